@@ -1,0 +1,333 @@
+"""The edge agent: owns the store, the decision at a tap and the publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+from zoneinfo import ZoneInfo
+
+from broker.models import (
+    AttendanceEvent,
+    DeviceHealth,
+    Gender,
+    Method,
+    NameDisplay,
+    Outcome,
+    ProgramKind,
+    ProgramSession,
+    ReaderState,
+    Roster,
+    RosterMember,
+    VisitorInfo,
+    mask_name,
+)
+from edge_agent.config import EdgeSettings
+from edge_agent.decision import eligible_programs, is_active, programs_on_now
+from edge_agent.models import ProgramChoice, TapResult, Verdict
+from edge_agent.store import EdgeStore
+from welfare import __version__
+from welfare.hashing import credential_hash
+from welfare.ids import uuid7
+
+_LOG = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+TapListener = Callable[[TapResult], None]
+
+
+def utc_now() -> datetime:
+    """The real clock (aware, UTC)."""
+    return datetime.now(UTC)
+
+
+class EdgeAgent:
+    """One kiosk's agent. Every result it returns is already committed to the device's disk."""
+
+    def __init__(self, settings: EdgeSettings, *, clock: Clock = utc_now) -> None:
+        """Prepare the agent; `async with` opens the store and starts publishing."""
+        self.settings = settings
+        self.clock = clock
+        self._key = settings.credential_key.get_secret_value().encode()
+        self._tz = ZoneInfo(settings.timezone)
+        self._store: EdgeStore | None = None
+        self._publisher_task: asyncio.Task[None] | None = None
+        self._listeners: list[TapListener] = []
+        self._readers: dict[str, ReaderState] = {}
+        self._started = time.monotonic()
+        self.publisher_wake = asyncio.Event()
+        # True while the publisher is connected to the broker; views show it to staff.
+        self.online = False
+
+    @property
+    def store(self) -> EdgeStore:
+        """The open store."""
+        if self._store is None:
+            raise RuntimeError("EdgeAgent is not started: use 'async with EdgeAgent(...)'")
+        return self._store
+
+    async def __aenter__(self) -> Self:
+        """Open the store and start the publisher when a broker is configured."""
+        self._store = await EdgeStore.open(self.settings.database)
+        if self.settings.mqtt is not None:
+            from edge_agent.publisher import Publisher  # paho is only needed with a broker
+
+            publisher = Publisher(agent=self)
+            self._publisher_task = asyncio.create_task(publisher.run(), name="publisher")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop publishing and close the store; nothing stored is lost."""
+        if self._publisher_task is not None:
+            self._publisher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher_task
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    # -- views --------------------------------------------------------------------------
+
+    def add_listener(self, listener: TapListener) -> None:
+        """Call `listener` with every tap result (UI, buzzer, printer)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: TapListener) -> None:
+        """Stop calling `listener`."""
+        self._listeners.remove(listener)
+
+    def set_reader_state(self, name: str, state: ReaderState) -> None:
+        """Record a reader appearing or disappearing; reported in the next health message."""
+        self._readers[name] = state
+
+    def local_now(self) -> datetime:
+        """The facility's local time."""
+        return self.clock().astimezone(self._tz)
+
+    # -- the tap ------------------------------------------------------------------------
+
+    async def load_roster(self, roster: Roster) -> None:
+        """Install a roster (from the center, or loaded by the demo and tests)."""
+        if (roster.facility_id, roster.device_id) != (
+            self.settings.facility_id,
+            self.settings.device_id,
+        ):
+            raise ValueError(
+                f"roster is for {roster.facility_id}/{roster.device_id}, "
+                f"not {self.settings.facility_id}/{self.settings.device_id}"
+            )
+        await self.store.replace_roster(roster)
+
+    async def tap(self, credential: str, *, method: Method = Method.CARD) -> TapResult:
+        """Decide on a card/NFC read locally and commit the event before answering."""
+        try:
+            hashed = credential_hash(credential, key=self._key)
+        except ValueError:
+            hashed = None
+        member = await self.store.member_by_credential(hashed) if hashed else None
+        return await self._decide(member, method=method)
+
+    async def identify(self, member_ref: str, *, method: Method) -> TapResult:
+        """Decide for a member identified otherwise (face match, staff picking from a list)."""
+        return await self._decide(await self.store.member(member_ref), method=method)
+
+    async def _decide(self, member: RosterMember | None, *, method: Method) -> TapResult:
+        """Apply the rules of a tap to an identified (or unknown) member."""
+        on_now = programs_on_now(await self.store.programs(), self.local_now())
+        only = on_now[0] if len(on_now) == 1 else None
+        if member is None:
+            return await self._record_refusal(Outcome.UNKNOWN_CREDENTIAL, method, only, None)
+        if not is_active(member):
+            return await self._record_refusal(Outcome.INACTIVE_MEMBER, method, only, member)
+        if not on_now:
+            return await self._record_refusal(Outcome.NO_SERVICE, method, None, member)
+        eligible = eligible_programs(member, on_now)
+        if not eligible:
+            return await self._record_refusal(Outcome.NOT_ENROLLED, method, only, member)
+        if len(eligible) > 1:
+            result = TapResult(
+                verdict=Verdict.CHOOSE,
+                method=method,
+                member_ref=member.member_ref,
+                display_name=self._display(member),
+                choices=tuple(ProgramChoice(p.program_id, p.name, p.place) for p in eligible),
+            )
+            self._notify(result)
+            return result
+        return await self._check_in(member, eligible[0], method=method, override=False)
+
+    async def check_in(
+        self,
+        member_ref: str,
+        program_id: str,
+        *,
+        method: Method = Method.CARD,
+        override: bool = False,
+    ) -> TapResult:
+        """Check a member into a chosen program (after a choice, or a staff override)."""
+        member = await self.store.member(member_ref)
+        programs = {p.program_id: p for p in await self.store.programs()}
+        if member is None:
+            raise LookupError(f"member {member_ref!r} is not on this kiosk's roster")
+        if program_id not in programs:
+            raise LookupError(f"program {program_id!r} is not served by this kiosk")
+        if not override and not is_active(member):
+            return await self._record_refusal(
+                Outcome.INACTIVE_MEMBER, method, programs[program_id], member
+            )
+        return await self._check_in(member, programs[program_id], method=method, override=override)
+
+    async def _check_in(
+        self, member: RosterMember, program: ProgramSession, *, method: Method, override: bool
+    ) -> TapResult:
+        """Commit the check-in (or the 'already served' refusal) and tell the views."""
+        at = self.clock()
+        version = await self.store.roster_version()
+
+        def build(outcome: Outcome, ticket: int | None) -> AttendanceEvent:
+            return AttendanceEvent(
+                event_id=uuid7(at),
+                occurred_at=at,
+                service_date=at.astimezone(self._tz).date(),
+                program_id=program.program_id,
+                member_ref=member.member_ref,
+                method=method,
+                outcome=outcome,
+                ticket_no=ticket,
+                roster_version=version,
+            )
+
+        event = await self.store.check_in(
+            member_ref=member.member_ref,
+            program_id=program.program_id,
+            service_date=at.astimezone(self._tz).date(),
+            numbered=program.kind is ProgramKind.MEAL,
+            override=override,
+            build=build,
+        )
+        self.publisher_wake.set()
+        result = TapResult(
+            verdict=Verdict(event.outcome.value),
+            method=method,
+            event_id=event.event_id,
+            member_ref=member.member_ref,
+            display_name=self._display(member),
+            program_id=program.program_id,
+            program_name=program.name,
+            program_kind=program.kind,
+            ticket_no=event.ticket_no,
+        )
+        self._notify(result)
+        return result
+
+    async def _record_refusal(
+        self,
+        outcome: Outcome,
+        method: Method,
+        program: ProgramSession | None,
+        member: RosterMember | None,
+    ) -> TapResult:
+        """Store a refused tap for staff, then tell the views."""
+        at = self.clock()
+        event = AttendanceEvent(
+            event_id=uuid7(at),
+            occurred_at=at,
+            service_date=at.astimezone(self._tz).date(),
+            program_id=program.program_id if program else None,
+            member_ref=member.member_ref if member else None,
+            method=method,
+            outcome=outcome,
+            roster_version=await self.store.roster_version(),
+        )
+        await self.store.put(event)
+        self.publisher_wake.set()
+        result = TapResult(
+            verdict=Verdict(outcome.value),
+            method=method,
+            event_id=event.event_id,
+            member_ref=member.member_ref if member else None,
+            display_name=self._display(member) if member else None,
+            program_id=program.program_id if program else None,
+            program_name=program.name if program else None,
+            program_kind=program.kind if program else None,
+        )
+        self._notify(result)
+        return result
+
+    def _display(self, member: RosterMember) -> str:
+        """The member's name as this facility shows it."""
+        if self.settings.name_display is NameDisplay.FULL:
+            return member.display_name
+        return mask_name(member.display_name)
+
+    def _notify(self, result: TapResult) -> None:
+        """Tell every view; a failing view never undoes or blocks the record."""
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception:
+                _LOG.exception("tap listener %r failed", listener)
+
+    async def register_visitor(
+        self,
+        *,
+        gender: Gender,
+        age_band: str,
+        neighbourhood: str,
+        purpose: str,
+        program_id: str | None = None,
+    ) -> VisitorInfo:
+        """Staff register a one-off visitor: issue a personal ID code and record the visit."""
+        at = self.clock()
+        day = at.astimezone(self._tz).date()
+        number = await self.store.next_counter(f"visitor:{day.isoformat()}")
+        info = VisitorInfo(
+            visitor_code=f"V-{self.settings.facility_id}-{day:%Y%m%d}-{number:04d}",
+            gender=gender,
+            age_band=age_band,
+            neighbourhood=neighbourhood,
+            purpose=purpose,
+        )
+        event = AttendanceEvent(
+            event_id=uuid7(at),
+            occurred_at=at,
+            service_date=day,
+            program_id=program_id,
+            member_ref=info.visitor_code,
+            method=Method.STAFF,
+            outcome=Outcome.ACCEPTED,
+            roster_version=await self.store.roster_version(),
+            visitor=info,
+        )
+        await self.store.put(event)
+        self.publisher_wake.set()
+        return info
+
+    # -- health -------------------------------------------------------------------------
+
+    async def health(self) -> DeviceHealth:
+        """The device's health report."""
+        stats = await self.store.stats()
+        oldest = (
+            datetime.fromtimestamp(stats.oldest_pending_at, tz=UTC)
+            if stats.oldest_pending_at is not None
+            else None
+        )
+        return DeviceHealth(
+            facility_id=self.settings.facility_id,
+            device_id=self.settings.device_id,
+            reported_at=self.clock(),
+            software_version=__version__,
+            uptime_s=time.monotonic() - self._started,
+            outbox_pending=stats.pending,
+            oldest_pending_at=oldest,
+            roster_version=await self.store.roster_version(),
+            readers=dict(self._readers),
+        )

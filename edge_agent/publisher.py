@@ -1,0 +1,219 @@
+"""Drains the outbox to the broker (QoS 1, persistent session) until the center confirms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from broker.const import QOS_AT_LEAST_ONCE, SCHEMA_VERSION
+from broker.models import DeviceConfig, IngestAck, Roster
+from broker.topics import Channel, topic
+from edge_agent.const import (
+    KEEP_CONFIRMED_DAYS,
+    MAX_IN_FLIGHT,
+    PUBLISH_BATCH,
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    SESSION_EXPIRY_S,
+)
+from edge_agent.models import OutboxRow
+
+if TYPE_CHECKING:
+    from edge_agent.agent import EdgeAgent
+
+_LOG = logging.getLogger(__name__)
+
+
+def batch_payload(*, facility_id: str, device_id: str, sent_at: str, rows: list[OutboxRow]) -> str:
+    """Build an AttendanceBatch document from stored event JSON without re-validating it."""
+    events = ",".join(r.payload for r in rows)
+    return (
+        f'{{"schema_version":{SCHEMA_VERSION},"facility_id":"{facility_id}",'
+        f'"device_id":"{device_id}","sent_at":"{sent_at}","events":[{events}]}}'
+    )
+
+
+class Publisher:
+    """One MQTT connection per device; paho's network thread, asyncio for everything else."""
+
+    def __init__(self, *, agent: EdgeAgent) -> None:
+        """Bind to the agent whose store is drained."""
+        settings = agent.settings
+        if settings.mqtt is None:
+            raise ValueError("publisher needs MQTT settings")
+        self._agent = agent
+        self._mqtt = settings.mqtt
+        self._facility = settings.facility_id
+        self._device = settings.device_id
+        self._topic = topic(self._facility, self._device, Channel.ATTENDANCE)
+        self._health_topic = topic(self._facility, self._device, Channel.HEALTH)
+        self._downstream = {
+            topic(self._facility, self._device, ch): ch
+            for ch in (Channel.ACK, Channel.ROSTER, Channel.CONFIG)
+        }
+        self._resend_after = settings.resend_after_s
+        self._health_interval = settings.health_interval_s
+        self._connected = asyncio.Event()
+        self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=1000)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.sent_messages = 0
+
+    def _client(self) -> mqtt.Client:
+        """A paho client with a persistent session named after the device."""
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{self._facility}.{self._device}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        if self._mqtt.username:
+            password = self._mqtt.password.get_secret_value() if self._mqtt.password else None
+            client.username_pw_set(self._mqtt.username, password)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    async def run(self) -> None:
+        """Connect (retrying forever) and drain, receive and report until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        client = self._client()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        client.connect_async(
+            self._mqtt.host,
+            self._mqtt.port,
+            keepalive=self._mqtt.keepalive,
+            clean_start=False,
+            properties=props,
+        )
+        client.loop_start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._drain(client))
+                tg.create_task(self._receive())
+                tg.create_task(self._report_health(client))
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    # -- paho thread callbacks ------------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None
+    ) -> None:
+        """Subscribe to this device's downstream topics, then let the drain run."""
+        if reason.is_failure:
+            _LOG.warning("broker refused %s: %s", self._device, reason)
+            return
+        client.subscribe([(t, QOS_AT_LEAST_ONCE) for t in self._downstream])
+        self._call(self._set_connected, True)
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None
+    ) -> None:
+        """Pause the drain; paho reconnects with backoff by itself."""
+        self._call(self._set_connected, False)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        """Hand a downstream message to the asyncio side."""
+        self._call(self._enqueue, msg.topic, bytes(msg.payload))
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        """Run `fn` on the agent's event loop from paho's thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(fn, *args)
+
+    # -- asyncio side -------------------------------------------------------------------
+
+    def _set_connected(self, up: bool) -> None:
+        """Track the connection; on reconnect everything unconfirmed goes out again."""
+        self._agent.online = up
+        if up:
+            self._connected.set()
+            self._resend_pending = True
+            self._agent.publisher_wake.set()
+        else:
+            self._connected.clear()
+
+    def _enqueue(self, topic_name: str, payload: bytes) -> None:
+        """Queue a downstream message; drop with a log if the agent is overwhelmed."""
+        try:
+            self._incoming.put_nowait((topic_name, payload))
+        except asyncio.QueueFull:
+            _LOG.warning("downstream queue full, dropped message on %s", topic_name)
+
+    _resend_pending = False
+
+    async def _drain(self, client: mqtt.Client) -> None:
+        """Send due events in order, in batches, within the in-flight window."""
+        store = self._agent.store
+        wake = self._agent.publisher_wake
+        while True:
+            await self._connected.wait()
+            if self._resend_pending:
+                self._resend_pending = False
+                await store.resend_all()
+            now = time.time()
+            resend_before = now - self._resend_after
+            in_flight = await store.in_flight(resend_before=resend_before)
+            room = min(PUBLISH_BATCH, MAX_IN_FLIGHT - in_flight)
+            rows = await store.due(limit=room, resend_before=resend_before) if room > 0 else []
+            if not rows:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=min(1.0, self._resend_after))
+                continue
+            payload = batch_payload(
+                facility_id=self._facility,
+                device_id=self._device,
+                sent_at=self._agent.clock().isoformat(),
+                rows=rows,
+            )
+            info = client.publish(self._topic, payload, qos=QOS_AT_LEAST_ONCE)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                # Not connected after all: the rows stay due, wait for the reconnect.
+                await asyncio.sleep(0.2)
+                continue
+            await store.mark_sent((r.seq for r in rows), at=now)
+            self.sent_messages += 1
+
+    async def _receive(self) -> None:
+        """Apply acks, rosters and configs from the center."""
+        store = self._agent.store
+        while True:
+            topic_name, payload = await self._incoming.get()
+            channel = self._downstream.get(topic_name)
+            try:
+                if channel is Channel.ACK:
+                    ack = IngestAck.model_validate_json(payload)
+                    await store.acknowledge((str(e) for e in ack.committed), at=time.time())
+                    self._agent.publisher_wake.set()
+                elif channel is Channel.ROSTER:
+                    await self._agent.load_roster(Roster.model_validate_json(payload))
+                elif channel is Channel.CONFIG:
+                    await store.save_config(DeviceConfig.model_validate_json(payload))
+            except (ValidationError, ValueError) as exc:
+                _LOG.warning("ignored invalid %s message: %s", channel, exc)
+
+    async def _report_health(self, client: mqtt.Client) -> None:
+        """Publish health periodically and prune what the center has long confirmed."""
+        while True:
+            await self._connected.wait()
+            health = await self._agent.health()
+            client.publish(self._health_topic, health.model_dump_json(), qos=QOS_AT_LEAST_ONCE)
+            await self._agent.store.prune_confirmed(
+                before=time.time() - KEEP_CONFIRMED_DAYS * 86400
+            )
+            await asyncio.sleep(self._health_interval)

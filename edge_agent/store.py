@@ -1,0 +1,372 @@
+"""Durable device store (SQLite, WAL, synchronous=FULL): outbox, served log, roster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import aiosqlite
+
+from broker.models import (
+    AttendanceEvent,
+    DeviceConfig,
+    Outcome,
+    ProgramSession,
+    Roster,
+    RosterMember,
+)
+from edge_agent.models import OutboxRow, OutboxStats
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id      TEXT NOT NULL UNIQUE,
+    payload       TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    last_sent_at  REAL,
+    send_count    INTEGER NOT NULL DEFAULT 0,
+    confirmed_at  REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_unconfirmed ON outbox (seq) WHERE confirmed_at IS NULL;
+CREATE TABLE IF NOT EXISTS served (
+    member_ref   TEXT NOT NULL,
+    program_id   TEXT NOT NULL,
+    service_date TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    ticket_no    INTEGER,
+    PRIMARY KEY (member_ref, program_id, service_date)
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    program_id   TEXT NOT NULL,
+    service_date TEXT NOT NULL,
+    last_no      INTEGER NOT NULL,
+    PRIMARY KEY (program_id, service_date)
+);
+CREATE TABLE IF NOT EXISTS roster_members (
+    member_ref   TEXT PRIMARY KEY,
+    body         TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS roster_credentials (
+    credential_hash TEXT PRIMARY KEY,
+    member_ref      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS roster_programs (
+    program_id TEXT PRIMARY KEY,
+    body       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+EventBuilder = Callable[[Outcome, int | None], AttendanceEvent]
+
+
+class EventOutbox(ABC):
+    """The small interface the publisher needs: put, get a batch, acknowledge."""
+
+    @abstractmethod
+    async def put(self, event: AttendanceEvent) -> None:
+        """Store one event durably; it stays until acknowledged."""
+
+    @abstractmethod
+    async def due(self, *, limit: int, resend_before: float) -> list[OutboxRow]:
+        """Oldest unconfirmed events never sent or last sent before `resend_before`."""
+
+    @abstractmethod
+    async def mark_sent(self, seqs: Iterable[int], *, at: float) -> None:
+        """Remember that these events went out at `at`."""
+
+    @abstractmethod
+    async def acknowledge(self, event_ids: Iterable[str], *, at: float) -> int:
+        """Mark events confirmed by the center; returns how many were newly confirmed."""
+
+
+class EdgeStore(EventOutbox):
+    """The device's SQLite database; one writer at a time, every commit durable."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        """Wrap an open connection; use `EdgeStore.open`."""
+        self._db = db
+        self._write = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> EdgeStore:
+        """Open (or create) the store at `path`."""
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        # WAL lets readers run during a write; FULL makes every COMMIT survive a power cut.
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(SCHEMA)
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        """Use as an async context manager."""
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close on exit."""
+        await self.close()
+
+    # -- roster -------------------------------------------------------------------------
+
+    async def replace_roster(self, roster: Roster) -> None:
+        """Replace the whole roster atomically; inactive members stay so staff see why."""
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("DELETE FROM roster_members")
+                await self._db.execute("DELETE FROM roster_credentials")
+                await self._db.execute("DELETE FROM roster_programs")
+                await self._db.executemany(
+                    "INSERT INTO roster_members (member_ref, body) VALUES (?, ?)",
+                    [(m.member_ref, m.model_dump_json()) for m in roster.members],
+                )
+                await self._db.executemany(
+                    "INSERT OR REPLACE INTO roster_credentials VALUES (?, ?)",
+                    [(h, m.member_ref) for m in roster.members for h in m.credential_hashes],
+                )
+                await self._db.executemany(
+                    "INSERT INTO roster_programs (program_id, body) VALUES (?, ?)",
+                    [(p.program_id, p.model_dump_json()) for p in roster.programs],
+                )
+                await self._set_meta("roster_version", roster.version)
+                await self._set_meta("roster_timezone", roster.timezone)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+
+    async def member_by_credential(self, credential_hash: str) -> RosterMember | None:
+        """Find the member holding a credential."""
+        cur = await self._db.execute(
+            "SELECT m.body FROM roster_credentials c JOIN roster_members m USING (member_ref)"
+            " WHERE c.credential_hash = ?",
+            (credential_hash,),
+        )
+        row = await cur.fetchone()
+        return RosterMember.model_validate_json(row[0]) if row else None
+
+    async def member(self, member_ref: str) -> RosterMember | None:
+        """Find a member by reference."""
+        cur = await self._db.execute(
+            "SELECT body FROM roster_members WHERE member_ref = ?", (member_ref,)
+        )
+        row = await cur.fetchone()
+        return RosterMember.model_validate_json(row[0]) if row else None
+
+    async def programs(self) -> list[ProgramSession]:
+        """All programs this device serves."""
+        cur = await self._db.execute("SELECT body FROM roster_programs ORDER BY program_id")
+        return [ProgramSession.model_validate_json(r[0]) for r in await cur.fetchall()]
+
+    async def roster_version(self) -> str | None:
+        """Version of the roster in force, if any."""
+        return await self._get_meta("roster_version")
+
+    async def save_config(self, config: DeviceConfig) -> None:
+        """Keep the last configuration the center sent."""
+        async with self._write:
+            await self._set_meta("config", config.model_dump_json())
+
+    async def config(self) -> DeviceConfig | None:
+        """The last configuration the center sent."""
+        raw = await self._get_meta("config")
+        return DeviceConfig.model_validate_json(raw) if raw else None
+
+    # -- decisions ----------------------------------------------------------------------
+
+    async def check_in(
+        self,
+        *,
+        member_ref: str,
+        program_id: str,
+        service_date: date,
+        numbered: bool,
+        override: bool,
+        build: EventBuilder,
+    ) -> AttendanceEvent:
+        """Record a check-in in one durable transaction: served log, ticket number, outbox."""
+        day = service_date.isoformat()
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.execute(
+                    "SELECT ticket_no FROM served WHERE member_ref=? AND program_id=? "
+                    "AND service_date=?",
+                    (member_ref, program_id, day),
+                )
+                row = await cur.fetchone()
+                if row is not None and not override:
+                    event = build(Outcome.ALREADY_SERVED, row[0])
+                else:
+                    ticket = await self._next_ticket(program_id, day) if numbered else None
+                    event = build(Outcome.ACCEPTED, ticket)
+                    await self._db.execute(
+                        "INSERT OR IGNORE INTO served VALUES (?, ?, ?, ?, ?)",
+                        (member_ref, program_id, day, str(event.event_id), ticket),
+                    )
+                await self._insert_outbox(event)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return event
+
+    async def _next_ticket(self, program_id: str, day: str) -> int:
+        """Next number ticket of a sitting; called inside the check-in transaction."""
+        cur = await self._db.execute(
+            "INSERT INTO tickets VALUES (?, ?, 1) ON CONFLICT (program_id, service_date) "
+            "DO UPDATE SET last_no = last_no + 1 RETURNING last_no",
+            (program_id, day),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def next_counter(self, name: str) -> int:
+        """Next value of a named daily counter (visitor codes), committed durably."""
+        async with self._write:
+            cur = await self._db.execute(
+                "INSERT INTO tickets VALUES (?, '', 1) ON CONFLICT (program_id, service_date) "
+                "DO UPDATE SET last_no = last_no + 1 RETURNING last_no",
+                (name,),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
+
+    async def served_count(self, service_date: date) -> dict[str, int]:
+        """Accepted check-ins per program on a day (the staff screen's counts)."""
+        cur = await self._db.execute(
+            "SELECT program_id, count(*) FROM served WHERE service_date = ? GROUP BY program_id",
+            (service_date.isoformat(),),
+        )
+        return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
+    # -- outbox -------------------------------------------------------------------------
+
+    async def put(self, event: AttendanceEvent) -> None:
+        """Store one event durably (e.g. an unknown card) outside a check-in."""
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._insert_outbox(event)
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+
+    async def _insert_outbox(self, event: AttendanceEvent) -> None:
+        """Append an event to the outbox inside the caller's transaction."""
+        await self._db.execute(
+            "INSERT INTO outbox (event_id, payload, created_at) VALUES (?, ?, ?)",
+            (str(event.event_id), event.model_dump_json(exclude_none=True), time.time()),
+        )
+
+    async def due(self, *, limit: int, resend_before: float) -> list[OutboxRow]:
+        """Oldest unconfirmed events never sent or last sent before `resend_before`."""
+        cur = await self._db.execute(
+            "SELECT seq, event_id, payload FROM outbox WHERE confirmed_at IS NULL "
+            "AND (last_sent_at IS NULL OR last_sent_at < ?) ORDER BY seq LIMIT ?",
+            (resend_before, limit),
+        )
+        return [OutboxRow(int(r[0]), r[1], r[2]) for r in await cur.fetchall()]
+
+    async def in_flight(self, *, resend_before: float) -> int:
+        """Events sent recently and still waiting for their confirmation."""
+        cur = await self._db.execute(
+            "SELECT count(*) FROM outbox WHERE confirmed_at IS NULL AND last_sent_at >= ?",
+            (resend_before,),
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def mark_sent(self, seqs: Iterable[int], *, at: float) -> None:
+        """Remember that these events went out at `at`."""
+        async with self._write:
+            await self._db.executemany(
+                "UPDATE outbox SET last_sent_at = ?, send_count = send_count + 1 WHERE seq = ?",
+                [(at, s) for s in seqs],
+            )
+
+    async def resend_all(self) -> None:
+        """Make every unconfirmed event due again (after a reconnect)."""
+        async with self._write:
+            await self._db.execute(
+                "UPDATE outbox SET last_sent_at = NULL WHERE confirmed_at IS NULL "
+                "AND last_sent_at IS NOT NULL"
+            )
+
+    async def acknowledge(self, event_ids: Iterable[str], *, at: float) -> int:
+        """Mark events confirmed by the center; returns how many were newly confirmed."""
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.executemany(
+                    "UPDATE outbox SET confirmed_at = ? WHERE event_id = ? "
+                    "AND confirmed_at IS NULL",
+                    [(at, e) for e in event_ids],
+                )
+                changed = cur.rowcount
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return max(changed, 0)
+
+    async def prune_confirmed(self, *, before: float) -> int:
+        """Delete events confirmed before `before`; the center holds them now."""
+        async with self._write:
+            cur = await self._db.execute(
+                "DELETE FROM outbox WHERE confirmed_at IS NOT NULL AND confirmed_at < ?", (before,)
+            )
+            return max(cur.rowcount, 0)
+
+    async def stats(self) -> OutboxStats:
+        """Pending and confirmed counts, and the age of the oldest pending event."""
+        cur = await self._db.execute(
+            "SELECT count(*) FILTER (WHERE confirmed_at IS NULL), "
+            "min(created_at) FILTER (WHERE confirmed_at IS NULL), "
+            "count(*) FILTER (WHERE confirmed_at IS NOT NULL) FROM outbox"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return OutboxStats(int(row[0]), row[1], int(row[2]))
+
+    async def all_events(self) -> list[AttendanceEvent]:
+        """Every event still on the device, oldest first (for audits and tests)."""
+        cur = await self._db.execute("SELECT payload FROM outbox ORDER BY seq")
+        return [AttendanceEvent.model_validate_json(r[0]) for r in await cur.fetchall()]
+
+    # -- meta ---------------------------------------------------------------------------
+
+    async def _set_meta(self, key: str, value: str) -> None:
+        """Set a meta value (caller holds the write lock)."""
+        await self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    async def _get_meta(self, key: str) -> str | None:
+        """Read a meta value."""
+        cur = await self._db.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+
+def roster_from_json(raw: str | bytes) -> Roster:
+    """Parse a roster document (as sent on .../roster or loaded from a file)."""
+    return Roster.model_validate(json.loads(raw))

@@ -1,0 +1,1 @@
+"""The central ingest service: MQTT consumer, PostgreSQL/TimescaleDB writer, web API."""

@@ -1,0 +1,23 @@
+"""Constants of the ingest service."""
+
+from datetime import timedelta
+from typing import Final
+
+# Events stamped further ahead of the server's clock than this are kept but flagged.
+FUTURE_TOLERANCE: Final = timedelta(minutes=5)
+# A kiosk may be offline for weeks; older than this is kept but flagged for staff review.
+PAST_TOLERANCE: Final = timedelta(days=62)
+ACK_CHUNK: Final = 1000
+SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+
+
+class DeadLetterReason:
+    """Why a message went to the dead-letter table."""
+
+    OVERSIZE: Final = "oversize"
+    BAD_TOPIC: Final = "bad_topic"
+    INVALID_JSON: Final = "invalid_json"
+    UNKNOWN_SCHEMA_VERSION: Final = "unknown_schema_version"
+    INVALID: Final = "invalid_message"
+    TOPIC_MISMATCH: Final = "topic_mismatch"
+    DB_REJECTED: Final = "db_rejected"

@@ -1,0 +1,1 @@
+"""Database schema, migrations and data functions of the central service."""

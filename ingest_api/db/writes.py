@@ -1,0 +1,96 @@
+"""Data functions of the ingest: one transaction per consumer batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ingest_api.validation import DeadLetter, EventRow, ParsedHealth
+
+_INSERT_EVENTS = """
+INSERT INTO attendance_events (
+    event_id, occurred_at, facility_id, device_id, service_date, program_id, member_ref,
+    method, outcome, ticket_no, roster_version, visitor, flags)
+SELECT e.event_id, e.occurred_at, e.facility_id, e.device_id, e.service_date, e.program_id,
+       e.member_ref, e.method, e.outcome, e.ticket_no, e.roster_version, e.visitor::jsonb,
+       COALESCE(string_to_array(NULLIF(e.flags, ''), ','), '{}')
+FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::date[], %s::text[],
+            %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[])
+     AS e(event_id, occurred_at, facility_id, device_id, service_date, program_id, member_ref,
+          method, outcome, ticket_no, roster_version, visitor, flags)
+ON CONFLICT DO NOTHING
+"""
+
+
+def insert_events(cur: psycopg.Cursor[tuple[object, ...]], *, rows: Sequence[EventRow]) -> int:
+    """Insert events, skipping ids already stored; returns how many were new."""
+    if not rows:
+        return 0
+    cur.execute(
+        _INSERT_EVENTS,
+        (
+            [r.event_id for r in rows],
+            [r.occurred_at for r in rows],
+            [r.facility_id for r in rows],
+            [r.device_id for r in rows],
+            [r.service_date for r in rows],
+            [r.program_id for r in rows],
+            [r.member_ref for r in rows],
+            [r.method for r in rows],
+            [r.outcome for r in rows],
+            [r.ticket_no for r in rows],
+            [r.roster_version for r in rows],
+            [r.visitor for r in rows],
+            [",".join(r.flags) for r in rows],
+        ),
+    )
+    return max(cur.rowcount, 0)
+
+
+def insert_dead_letters(
+    cur: psycopg.Cursor[tuple[object, ...]], *, letters: Sequence[DeadLetter], consumer: str
+) -> None:
+    """Keep every rejected message with its reason and raw bytes."""
+    if letters:
+        cur.executemany(
+            "INSERT INTO dead_letters (topic, reason, detail, payload, consumer) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(d.topic, d.reason, d.detail, d.payload, consumer) for d in letters],
+        )
+
+
+def upsert_health(
+    cur: psycopg.Cursor[tuple[object, ...]], *, reports: Sequence[ParsedHealth]
+) -> None:
+    """Keep the newest health report per device."""
+    if reports:
+        cur.executemany(
+            "INSERT INTO device_status (facility_id, device_id, last_seen_at, reported_at, "
+            "outbox_pending, health) VALUES (%s, %s, now(), %s, %s, %s) "
+            "ON CONFLICT (facility_id, device_id) DO UPDATE SET last_seen_at = now(), "
+            "reported_at = EXCLUDED.reported_at, outbox_pending = EXCLUDED.outbox_pending, "
+            "health = EXCLUDED.health WHERE device_status.reported_at <= EXCLUDED.reported_at",
+            [
+                (
+                    r.health.facility_id,
+                    r.health.device_id,
+                    r.health.reported_at,
+                    r.health.outbox_pending,
+                    Jsonb(r.health.model_dump(mode="json")),
+                )
+                for r in reports
+            ],
+        )
+
+
+def add_metrics(cur: psycopg.Cursor[tuple[object, ...]], *, counts: Counter[str]) -> None:
+    """Add to the consumer's counters in the same transaction as the data."""
+    if counts:
+        cur.executemany(
+            "INSERT INTO ingest_metrics (name, value) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = ingest_metrics.value + EXCLUDED.value",
+            sorted(counts.items()),
+        )

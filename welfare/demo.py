@@ -1,0 +1,261 @@
+"""`welfare demo`: five centers replay a day through the real pipeline and print the figures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+import unicodedata
+import urllib.request
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, ExitStack
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from welfare.sample_data import CENTERS, SEOUL, Tap, day_of_taps, people, roster_for
+
+_LOG = logging.getLogger("welfare.demo")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `demo` command."""
+    demo = sub.add_parser("demo", help="replay a day at the five centers end to end")
+    demo.add_argument("--day", type=date.fromisoformat, help="service day (default: last weekday)")
+    demo.add_argument("--serve", action="store_true", help="keep the web pages up until Ctrl-C")
+    demo.add_argument(
+        "--pace", type=float, default=0.002, help="seconds between taps at one kiosk (realism)"
+    )
+    demo.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    demo.set_defaults(handler=run)
+
+
+def default_day() -> date:
+    """The most recent weekday in Seoul (every program runs on weekdays)."""
+    day = datetime.now(SEOUL).date()
+    while day.isoweekday() > 5:
+        day -= timedelta(days=1)
+    return day
+
+
+@contextlib.contextmanager
+def _database(workdir: Path) -> Iterator[str]:
+    """DATABASE_URL if given, else a bundled PostgreSQL (pgserver) that is stopped afterwards."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        yield given
+        return
+    import pgserver
+
+    print("• starting a bundled PostgreSQL (pgserver)…", flush=True)
+    server = pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+class _Clock:
+    """A kiosk's clock following the replayed taps."""
+
+    def __init__(self, at: datetime) -> None:
+        """Start at `at`."""
+        self.at = at
+
+    def __call__(self) -> datetime:
+        """Now, in the replay."""
+        return self.at
+
+
+async def _replay_kiosks(
+    *, workdir: Path, day: date, mqtt_port: int, passwords: dict[str, str], key: bytes, pace: float
+) -> dict[str, int]:
+    """Run every kiosk of every center through the day; return taps per kiosk."""
+    from edge_agent.agent import EdgeAgent
+    from edge_agent.config import EdgeSettings, MqttSettings
+
+    async def one(agent: EdgeAgent, clock: _Clock, taps: list[Tap]) -> None:
+        for tap in taps:
+            clock.at = tap.at
+            await agent.tap(tap.card_uid)
+            await asyncio.sleep(pace)
+
+    counts: dict[str, int] = {}
+    async with AsyncExitStack() as stack:
+        agents, jobs = [], []
+        for center in CENTERS:
+            persons = people(center)
+            for device in center.kiosks:
+                username = f"{center.facility_id}.{device}"
+                clock = _Clock(datetime.combine(day, datetime.min.time(), SEOUL).astimezone(UTC))
+                settings = EdgeSettings(
+                    facility_id=center.facility_id,
+                    device_id=device,
+                    facility_name=center.name,
+                    database=workdir / f"edge-{username}.sqlite3",
+                    credential_key=key.decode(),
+                    resend_after_s=5,
+                    health_interval_s=5,
+                    mqtt=MqttSettings(
+                        port=mqtt_port,
+                        username=username,
+                        password=passwords[username],
+                    ),
+                )
+                agent = await stack.enter_async_context(EdgeAgent(settings, clock=clock))
+                await agent.load_roster(
+                    roster_for(center, device, persons, key=key, issued_at=clock.at)
+                )
+                taps = day_of_taps(center, device, persons, day)
+                counts[username] = len(taps)
+                agents.append(agent)
+                jobs.append(one(agent, clock, taps))
+        print(f"• {len(agents)} kiosks replay {sum(counts.values())} taps of {day}…", flush=True)
+        await asyncio.gather(*jobs)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pending = sum([(await a.store.stats()).pending for a in agents])
+            if pending == 0:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise RuntimeError(f"{pending} events still unconfirmed after 120 s")
+        print("• every event is confirmed by the center (the devices' outboxes are empty)")
+        await asyncio.sleep(0.5)  # let the last health reports land
+    return counts
+
+
+def _get_json(url: str) -> Any:
+    """GET a JSON document from the local API."""
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - local http only
+        return json.loads(resp.read())
+
+
+def _cell(text: object, width: int, *, right: bool = False) -> str:
+    """Pad to a terminal width, counting Hangul as two columns."""
+    value = str(text)
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
+    pad = " " * max(0, width - used)
+    return pad + value if right else value + pad
+
+
+def _print_figures(figures: list[dict[str, Any]], day: date) -> None:
+    """The figures as staff read them: per center, then per program."""
+    names = {c.facility_id: c.name for c in CENTERS}
+    programs = {p.program_id: p.name for c in CENTERS for p in c.programs}
+    print(f"\n{day} 출석 실적 (accepted attendances only)")
+    head = ("center", "program", "실인원 unique", "연인원 visits")
+    print(
+        _cell(head[0], 26)
+        + _cell(head[1], 20)
+        + "".join(_cell(h, 15, right=True) for h in head[2:])
+    )
+    for row in figures:
+        total = row["program_id"] is None
+        center = f"{row['facility_id']} {names.get(row['facility_id'], '')}" if total else ""
+        program = "(all programs)" if total else programs.get(row["program_id"], "")
+        numbers = (row["unique_persons"], row["person_visits"])
+        print(
+            _cell(center, 26)
+            + _cell(program, 20)
+            + "".join(_cell(n, 15, right=True) for n in numbers)
+        )
+
+
+def _direct_count(url: str, day: date) -> list[dict[str, Any]]:
+    """The same figures counted directly over the stored events (the check)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT facility_id, count(DISTINCT member_ref), count(*) FROM attendance_events "
+            "WHERE outcome = 'accepted' AND service_date = %s GROUP BY facility_id "
+            "ORDER BY facility_id",
+            (day,),
+        ).fetchall()
+    return [{"facility_id": r[0], "unique_persons": r[1], "person_visits": r[2]} for r in rows]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start everything, replay, print, stop (or serve until Ctrl-C)."""
+    import uvicorn
+
+    from broker.auth import DeviceIdentity
+    from ingest_api.core.config import IngestSettings
+    from ingest_api.db.migrate import migrate
+    from ingest_api.main import create_app
+    from welfare.services.mosquitto import MosquittoServer
+    from welfare.services.ports import free_port
+
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    day = args.day or default_day()
+    key = os.urandom(16).hex().encode()  # a fresh credential key per demo run
+    started = time.monotonic()
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="welfare-demo-")))
+        url = stack.enter_context(_database(workdir))
+        applied = migrate(url)
+        print(f"• database ready ({len(applied)} migrations applied)")
+        devices = [DeviceIdentity(c.facility_id, d) for c in CENTERS for d in c.kiosks]
+        broker = stack.enter_context(MosquittoServer(workdir / "mosquitto", devices=devices))
+        print(f"• Mosquitto on 127.0.0.1:{broker.port} with {len(devices)} device accounts")
+        settings = IngestSettings(
+            database_url=url,
+            mqtt_port=broker.port,
+            mqtt_password=broker.passwords["ingest"],
+        )
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        stack.callback(thread.join, 15)
+        stack.callback(setattr, server, "should_exit", True)
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        print(f"• central service on {base}")
+        asyncio.run(
+            _replay_kiosks(
+                workdir=workdir,
+                day=day,
+                mqtt_port=broker.port,
+                passwords=broker.passwords,
+                key=key,
+                pace=args.pace,
+            )
+        )
+        figures = _get_json(f"{base}/api/v1/figures/daily?start={day}")
+        _print_figures(figures, day)
+        direct = _direct_count(url, day)
+        api_totals = [
+            {k: f[k] for k in ("facility_id", "unique_persons", "person_visits")}
+            for f in figures
+            if f["program_id"] is None
+        ]
+        same = api_totals == direct
+        print(
+            f"\ncheck: API figures {'EQUAL' if same else 'DIFFER FROM'} a direct SQL count "
+            f"over the stored events ({sum(d['person_visits'] for d in direct)} visits)"
+        )
+        if args.json:
+            args.json.write_text(
+                json.dumps({"day": str(day), "figures": figures, "direct": direct}, indent=2)
+            )
+        print(f"\nweb pages: {base}/  (figures and kiosk health), {base}/docs (API)")
+        print(f"demo took {time.monotonic() - started:.1f} s")
+        if args.serve:
+            print("serving until Ctrl-C …")
+            with contextlib.suppress(KeyboardInterrupt):
+                while thread.is_alive():
+                    time.sleep(0.5)
+    print("• stopped: nothing left running")
+    return 0 if same else 1

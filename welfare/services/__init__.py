@@ -1,0 +1,1 @@
+"""Local server processes (Mosquitto, PostgreSQL) for the demo, tests and benchmarks."""
