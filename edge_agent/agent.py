@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
@@ -330,4 +332,13 @@ class EdgeAgent:
             oldest_pending_at=oldest,
             roster_version=await self.store.roster_version(),
             readers=dict(self._readers),
+            disk_free_mb=_free_mb(self.settings.database),
         )
+
+
+def _free_mb(path: Path) -> float | None:
+    """Free space where the device database lives (the limit of an offline backlog)."""
+    try:
+        return shutil.disk_usage(path.resolve().parent).free / 1_048_576
+    except OSError:
+        return None

@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from broker.auth import DeviceIdentity
 from broker.examples import examples
 from broker.models import IngestAck
+from tests.broker.test_contract import doc_mosquitto_pub_payload
 from tests.conftest import BrokerFactory, IngestFactory
 from tests.helpers import mqtt_client, sql_scalar, wait_until
 
@@ -58,7 +59,7 @@ def test_example_payload_is_stored_once_and_acknowledged(
 
     device.on_message = on_message
     device.subscribe("welfare/v1/B/meal-1/ack", qos=1)
-    topic_name, payload = examples()["attendance"]
+    topic_name, payload = doc_mosquitto_pub_payload()  # exactly what docs/contract.md shows
     event_id = json.loads(payload)["events"][0]["event_id"]
     try:
         _publish(broker.port, password, topic_name, payload)

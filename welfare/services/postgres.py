@@ -18,7 +18,10 @@ _SUPERUSER = "postgres"
 
 
 def find_bindir() -> Path:
-    """Directory of the newest installed PostgreSQL server binaries."""
+    """Directory of the server binaries: WELFARE_PG_BINDIR, else the newest installed."""
+    override = os.environ.get("WELFARE_PG_BINDIR")
+    if override:
+        return Path(override)
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
     for directory in reversed(candidates):
         if (Path(directory) / "initdb").exists():
@@ -31,12 +34,14 @@ def find_bindir() -> Path:
 
 
 def timescaledb_available(bindir: Path) -> bool:
-    """Whether the timescaledb extension is installed for this server version."""
+    """Whether the timescaledb extension is installed beside these server binaries."""
+    libdirs = {str(bindir.parent / "lib")}
     out = subprocess.run(
         [str(bindir / "pg_config"), "--pkglibdir"], capture_output=True, text=True, check=False
     )
-    libdir = out.stdout.strip() if out.returncode == 0 else str(bindir.parent / "lib")
-    return bool(glob.glob(f"{libdir}/timescaledb*.so"))
+    if out.returncode == 0 and not os.environ.get("WELFARE_PG_BINDIR"):
+        libdirs.add(out.stdout.strip())
+    return any(glob.glob(f"{libdir}/timescaledb*.so") for libdir in libdirs)
 
 
 @dataclass
@@ -53,7 +58,11 @@ class PostgresServer:
         self.bindir = find_bindir()
         self.port = self.port or free_port()
         if self.timescaledb is None:
-            self.timescaledb = timescaledb_available(self.bindir)
+            # WELFARE_TIMESCALEDB=off runs the plain-PostgreSQL path even where it is installed.
+            wanted = os.environ.get("WELFARE_TIMESCALEDB", "auto").lower()
+            self.timescaledb = wanted != "off" and timescaledb_available(self.bindir)
+            if wanted == "on" and not self.timescaledb:
+                raise RuntimeError("WELFARE_TIMESCALEDB=on but timescaledb is not installed")
         self._run_as: str | None = _SUPERUSER if os.geteuid() == 0 else None
 
     @property
