@@ -23,6 +23,7 @@ from broker.topics import Channel, ingest_subscription, topic
 from ingest_api.const import ACK_CHUNK, SESSION_EXPIRY_S, DeadLetterReason
 from ingest_api.core.config import IngestSettings
 from ingest_api.db.writes import add_metrics, insert_dead_letters, insert_events, upsert_health
+from ingest_api.rosters import ROSTER_UNKNOWN, flag_unknown_rosters
 from ingest_api.validation import DeadLetter, ParsedAttendance, ParsedHealth, parse_message
 
 _LOG = logging.getLogger(__name__)
@@ -250,13 +251,14 @@ class IngestConsumer:
                     for flag in row.flags:
                         counts[f"flag.{flag}"] += 1
         with self._conn.transaction(), self._conn.cursor() as cur:
+            counts[f"flag.{ROSTER_UNKNOWN}"] += flag_unknown_rosters(cur, rows=events)
             new = insert_events(cur, rows=events)
             insert_dead_letters(cur, letters=letters, consumer=self.settings.consumer_id)
             upsert_health(cur, reports=health)
             counts["messages"] += len(batch)
             counts["events.new"] += new
             counts["events.duplicate"] += len(events) - new
-            add_metrics(cur, counts=counts)
+            add_metrics(cur, counts=+counts)  # unary + drops zero counters
         self.stats.messages += len(batch)
         self.stats.batches += 1
         self.stats.events_new += new

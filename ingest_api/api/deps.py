@@ -7,6 +7,7 @@ from typing import Annotated
 
 import psycopg
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 
 from ingest_api.core.config import IngestSettings
 
@@ -23,6 +24,13 @@ def get_conn(
     """A database connection for one request."""
     with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
         yield conn
+
+
+def query_error(field: str, message: str) -> RequestValidationError:
+    """A 422 for a rule the schema cannot express, in FastAPI's usual error shape."""
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error", "input": None}]
+    )
 
 
 SettingsDep = Annotated[IngestSettings, Depends(get_settings)]

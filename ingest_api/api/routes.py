@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from ingest_api.api.deps import ConnDep
+from ingest_api.api.deps import ConnDep, query_error
 from ingest_api.db import reads
 
 router = APIRouter()
@@ -47,9 +47,9 @@ def figures_daily(
     """Unique persons (실인원) and person-visits (연인원) over a range of days."""
     last = end or start
     if last < start:
-        raise HTTPException(status_code=422, detail="end is before start")
+        raise query_error("end", "end is before start")
     if (last - start).days > 366:
-        raise HTTPException(status_code=422, detail="at most one year per request")
+        raise query_error("end", "at most one year per request")
     return reads.daily_figures(conn, start=start, end=last, facility_id=facility_id)
 
 

@@ -95,7 +95,7 @@ class PostgresServer:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
                     os.chmod(parent, mode | 0o001)
-        subprocess.run(
+        result = subprocess.run(
             self._cmd(
                 str(self.bindir / "initdb"),
                 "-D",
@@ -106,9 +106,12 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
             ),
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.pgdata}: {result.stderr.strip()}")
         settings = [
             f"port = {self.port}",
             "listen_addresses = '127.0.0.1'",
