@@ -160,16 +160,18 @@ class FaultEnv:
         for device in self.devices:
             self.start_device(device, count=count, rate=rate)
 
-    def power_cut(self, device: Device) -> int:
-        """SIGKILL a device mid-stream; returns how many of its events were not yet published."""
+    def power_cut(self, device: Device) -> tuple[int, int]:
+        """SIGKILL a device; returns its events (unpublished, unconfirmed) at the cut."""
         assert device.proc is not None
         device.proc.send_signal(signal.SIGKILL)
         device.proc.wait()
-        recorded = len(self.device_events(device))
-        device.attempted = recorded  # the taps after the cut never happened
+        device.attempted = len(self.device_events(device))  # later taps never happened
         with sqlite3.connect(device.db) as db:
-            row = db.execute("SELECT count(*) FROM outbox WHERE last_sent_at IS NULL").fetchone()
-        return int(row[0])
+            row = db.execute(
+                "SELECT count(*) FILTER (WHERE last_sent_at IS NULL), "
+                "count(*) FILTER (WHERE confirmed_at IS NULL) FROM outbox"
+            ).fetchone()
+        return int(row[0]), int(row[1])
 
     # -- observation ----------------------------------------------------------------------
 

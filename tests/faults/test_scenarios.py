@@ -64,16 +64,28 @@ def test_postgres_restart(fault_env: FaultEnv, scale: Scale) -> None:
 def test_edge_power_cut(fault_env: FaultEnv, scale: Scale) -> None:
     """A kiosk is SIGKILLed between its writes and its publishes, then boots again."""
     fault_env.start_consumers()
-    fault_env.start_stream(count=scale.taps, rate=scale.rate)
-    victim = fault_env.devices[0]
-    fault_env.wait_recorded(0.5)
-    unpublished = fault_env.power_cut(victim)
+    victim, others = fault_env.devices[0], fault_env.devices[1:]
+    for device in others:
+        fault_env.start_device(device, count=scale.taps, rate=scale.rate)
+    # The victim taps as fast as it can, so its publisher is always behind its writes.
+    fault_env.start_device(victim, count=scale.taps * 4, rate=0)
+    while len(fault_env.device_events(victim)) < scale.taps:
+        time.sleep(0.01)
+    # A moment without link makes sure some writes have not been published at the cut too.
+    fault_env.proxy.set_down(True)
+    written = len(fault_env.device_events(victim))
+    while len(fault_env.device_events(victim)) < written + 20:
+        time.sleep(0.01)
+    unpublished, unconfirmed = fault_env.power_cut(victim)
+    fault_env.proxy.set_down(False)
+    assert unpublished > 0, "the cut missed the window between write and publish"
+    assert unconfirmed > unpublished, "no event was in flight (sent, unconfirmed) at the cut"
     fault_env.start_device(victim, count=scale.taps // 4, rate=scale.rate)
     _finish(
         fault_env,
         "kiosk power cut (SIGKILL) + reboot",
         scale,
-        f"{unpublished} recorded but unpublished at the cut",
+        f"at the cut: {unpublished} unpublished, {unconfirmed} unconfirmed",
     )
 
 
