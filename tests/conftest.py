@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +13,7 @@ import pytest
 
 from broker.auth import INGEST_USER, DeviceIdentity
 from ingest_api.consumer import IngestConsumer
-from welfare.services.mosquitto import MosquittoServer
+from welfare.services.mosquitto import MosquittoServer, find_mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +44,26 @@ def database_url(pg_server: object) -> str:
 BrokerFactory = Callable[[list[DeviceIdentity]], MosquittoServer]
 
 
+def _ensure_mosquitto() -> None:
+    """Install Mosquitto from Debian when it is missing and we may (root with apt-get)."""
+    try:
+        find_mosquitto()
+    except FileNotFoundError:
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "mosquitto", "mosquitto-clients"],
+            check=True,
+            env=env,
+        )
+
+
 @pytest.fixture
 def broker_factory(tmp_path: Path) -> Iterator[BrokerFactory]:
     """Start brokers with the project's configuration and credentials for the given devices."""
+    _ensure_mosquitto()
     started: list[MosquittoServer] = []
 
     def make(devices: list[DeviceIdentity]) -> MosquittoServer:

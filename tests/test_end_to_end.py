@@ -111,8 +111,13 @@ async def test_every_event_stored_exactly_once_across_a_broker_kill(
     with psycopg.connect(database_url) as conn:
         stored = [str(r[0]) for r in conn.execute("SELECT event_id FROM attendance_events")]
         dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+        messages = conn.execute(
+            "SELECT value FROM ingest_metrics WHERE name = 'messages'"
+        ).fetchone()
     attempted = sum(len(p) for p in plans)
     assert len(on_devices) == attempted  # every tap became exactly one event on its device
     assert len(stored) == len(set(stored)) == attempted  # nothing duplicated
     assert set(stored) == set(on_devices)  # nothing lost
     assert dead == (0,)
+    assert messages is not None
+    assert messages[0] < attempted  # the backlog after the outage went out in batches
