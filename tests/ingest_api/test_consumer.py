@@ -84,52 +84,6 @@ def test_example_payload_is_stored_once_and_acknowledged(
     assert consumer.stats.events_new == 1
 
 
-def test_garbage_goes_to_dead_letters_and_consumer_keeps_running(
-    broker_factory: BrokerFactory, ingest_factory: IngestFactory, database_url: str
-) -> None:
-    """Malformed input is kept with a reason; valid input after it is still stored."""
-    broker = broker_factory([DEVICE])
-    ingest_factory(broker)
-    password = broker.passwords[DEVICE.username]
-    topic_name, payload = examples()["attendance"]
-    doc = json.loads(payload)
-    other_device = dict(doc, device_id="meal-2")
-    future_version = dict(doc, schema_version=99)
-    bad_type = json.loads(payload)
-    bad_type["events"][0]["ticket_no"] = "fifty-seven"
-    for bad in (
-        b"\xff\xfe not json",
-        b"{}",
-        json.dumps(future_version).encode(),
-        json.dumps(bad_type).encode(),
-        json.dumps(other_device).encode(),
-        b"x" * 300_000,
-    ):
-        _publish(broker.port, password, topic_name, bad)
-    _publish(broker.port, password, topic_name, payload)
-    wait_until(
-        lambda: sql_scalar(database_url, "SELECT count(*) FROM attendance_events") == 1,
-        what="the valid event after the garbage",
-    )
-    wait_until(lambda: sql_scalar(database_url, "SELECT count(*) FROM dead_letters") == 6)
-    with __import__("psycopg").connect(database_url) as conn:
-        reasons = sorted(r[0] for r in conn.execute("SELECT reason FROM dead_letters"))
-        raw = conn.execute(
-            "SELECT payload FROM dead_letters WHERE reason='invalid_json'"
-        ).fetchone()
-    assert reasons == sorted(
-        [
-            "invalid_json",
-            "unknown_schema_version",  # {} has no schema_version
-            "unknown_schema_version",
-            "invalid_message",
-            "topic_mismatch",
-            "oversize",
-        ]
-    )
-    assert bytes(raw[0]) == b"\xff\xfe not json"
-
-
 def test_health_report_updates_fleet_status(
     broker_factory: BrokerFactory, ingest_factory: IngestFactory, database_url: str
 ) -> None:

@@ -72,6 +72,9 @@ def test_each_hostile_message_is_dead_lettered_and_counted(
         wait_until(lambda: sql_scalar(database_url, "SELECT count(*) FROM dead_letters") == 5)
     finally:
         device.disconnect()
+    with psycopg.connect(database_url) as conn:
+        kept: dict[str, bytes] = dict(conn.execute("SELECT reason, payload FROM dead_letters"))
+    assert {r: bytes(p) for r, p in kept.items()} == hostile  # reason and the raw bytes
     metrics = _metrics(database_url)
     for reason in hostile:
         assert metrics[f"dead_letter.{reason}"] == 1, reason
