@@ -10,6 +10,7 @@ from pathlib import Path
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeSettings
+from edge_agent.link import LinkServer
 from edge_agent.store import roster_from_json
 
 _LOG = logging.getLogger(__name__)
@@ -29,18 +30,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    """Run until interrupted; the link for the kiosk UI starts when available."""
+    """Run until interrupted, serving the kiosk UI's link when a socket is configured."""
     settings = EdgeSettings()  # from the environment
     async with EdgeAgent(settings) as agent:
         if args.roster:
             await agent.load_roster(roster_from_json(args.roster.read_bytes()))
         _LOG.info("edge agent %s/%s running", settings.facility_id, settings.device_id)
-        try:
-            from edge_agent.link import serve_link  # type: ignore[attr-defined]
-        except ImportError:
+        if settings.link_socket is None:
             await asyncio.Event().wait()
         else:
-            await serve_link(agent)
+            settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
+            async with LinkServer(agent, settings.link_socket):
+                _LOG.info("kiosk link on %s", settings.link_socket)
+                await asyncio.Event().wait()
 
 
 def _run(args: argparse.Namespace) -> int:

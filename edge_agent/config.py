@@ -40,6 +40,8 @@ class EdgeSettings(BaseSettings):
     resend_after_s: float = Field(default=30.0, gt=0)
     health_interval_s: float = Field(default=60.0, gt=0)
     mqtt: MqttSettings | None = None
+    # Where the kiosk UI connects (edge_agent/link.py); None runs headless (reader + buzzer).
+    link_socket: Path | None = Path("/run/welfare/edge-link.sock")
 
     @field_validator("credential_key")
     @classmethod
