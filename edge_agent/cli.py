@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 from pathlib import Path
 
 from edge_agent.agent import EdgeAgent
@@ -24,31 +25,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run", help="run the agent (settings from WELFARE_EDGE_* and WELFARE_MQTT_*)"
     )
     run.add_argument("--roster", type=Path, help="load this roster JSON file before starting")
+    run.add_argument(
+        "--no-hardware", action="store_true", help="do not open readers, buzzer or printer"
+    )
     run.set_defaults(handler=_run)
     status = cmds.add_parser("status", help="print the outbox state of a device database")
     status.set_defaults(handler=_status)
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    """Run until interrupted, serving the kiosk UI's link when a socket is configured."""
+    """Run until interrupted: readers (WELFARE_HW_*), and the kiosk UI's link if configured."""
     settings = EdgeSettings()  # from the environment
-    async with EdgeAgent(settings) as agent:
+    async with EdgeAgent(settings) as agent, contextlib.AsyncExitStack() as stack:
         if args.roster:
             await agent.load_roster(roster_from_json(args.roster.read_bytes()))
         _LOG.info("edge agent %s/%s running", settings.facility_id, settings.device_id)
-        if settings.link_socket is None:
+        if settings.link_socket is not None:
+            settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
+            await stack.enter_async_context(LinkServer(agent, settings.link_socket))
+            _LOG.info("kiosk link on %s", settings.link_socket)
+        if args.no_hardware:
+            await asyncio.Event().wait()
+        try:
+            from hardware.kiosk import run_hardware
+        except ImportError:
+            _LOG.warning("the hardware extra is not installed: no readers")
             await asyncio.Event().wait()
         else:
-            settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
-            async with LinkServer(agent, settings.link_socket):
-                _LOG.info("kiosk link on %s", settings.link_socket)
-                await asyncio.Event().wait()
+            await run_hardware(agent)
 
 
 def _run(args: argparse.Namespace) -> int:
-    """`welfare edge run`."""
+    """`welfare edge run`: SIGTERM (systemd stop) and Ctrl-C shut down cleanly."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await _serve(args)
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(main())
     return 0
 
 

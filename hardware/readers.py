@@ -1,0 +1,99 @@
+"""The card/NFC reader interface and the simulator the demo and tests use."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from broker.models import Method, ReaderState
+from hardware.hub import ReaderSink
+
+ReaderKind = Literal["card", "nfc"]
+
+
+class CredentialReader(ABC):
+    """A device that reads member identifiers: runs until cancelled, reporting to a sink."""
+
+    kind: ReaderKind = "card"
+    method: Method = Method.CARD
+
+    def __init__(self, name: str, *, retry_s: float = 2.0) -> None:
+        """Name the reader as health reports show it; retry a lost device every `retry_s`."""
+        self.name = name
+        self.retry_s = retry_s
+
+    @abstractmethod
+    async def run(self, sink: ReaderSink) -> None:
+        """Read until cancelled, delivering identifiers and health changes to `sink`."""
+
+    def state(self, *, connected: bool, detail: str | None = None) -> ReaderState:
+        """This reader's health as the agent reports it."""
+        return ReaderState(kind=self.kind, connected=connected, detail=detail)
+
+
+async def relay(
+    worker: asyncio.Future[Any],
+    queue: asyncio.Queue[str],
+    handle: Callable[[str], Awaitable[None]],
+) -> None:
+    """Hand each read from a worker thread's queue to `handle`; re-raise if the worker dies.
+
+    Without this a driver thread that crashed would leave the reader silently dead while
+    its health still said "connected"; re-raising lets the hub report it and restart it.
+    """
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        try:
+            done, _ = await asyncio.wait({getter, worker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter in done:
+            await handle(getter.result())
+            continue
+        worker.result()  # raises the thread's exception
+        raise RuntimeError("reader thread stopped")
+
+
+class SimulatedCardReader(CredentialReader):
+    """A reader driven from code: `present()` a card, `unplug()` and `plug()` the device."""
+
+    def __init__(
+        self, name: str = "sim-card", *, kind: ReaderKind = "card", method: Method = Method.CARD
+    ) -> None:
+        """A simulated reader of the given kind (card or NFC)."""
+        super().__init__(name)
+        self.kind = kind
+        self.method = method
+        self._queue: asyncio.Queue[str | bool] = asyncio.Queue()
+
+    def present(self, raw: str) -> None:
+        """Present a card: the reader reports `raw` exactly as a real one would type it."""
+        self._queue.put_nowait(raw)
+
+    def unplug(self) -> None:
+        """Pull the simulated reader out of its USB port."""
+        self._queue.put_nowait(False)
+
+    def plug(self) -> None:
+        """Plug the simulated reader back in."""
+        self._queue.put_nowait(True)
+
+    async def run(self, sink: ReaderSink) -> None:
+        """Deliver presented cards until cancelled; cards presented while unplugged are lost."""
+        connected = True
+        sink.reader_state(self.name, self.state(connected=True, detail="simulator"))
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, bool):
+                connected = item
+                sink.reader_state(self.name, self.state(connected=connected, detail="simulator"))
+            elif connected:
+                await sink.credential(self.name, item, self.method)
+            self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until everything presented so far has been delivered."""
+        await self._queue.join()
