@@ -1,0 +1,125 @@
+"""`welfare report …` and `welfare import …`: the quarterly report and list imports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+_FORMATS = ("xlsx", "csv", "json")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `report` and `import` commands."""
+    report = sub.add_parser("report", help="the quarterly performance report (xlsx, csv, json)")
+    where = report.add_mutually_exclusive_group(required=True)
+    where.add_argument("--facility", help="facility id, e.g. B")
+    where.add_argument("--city", action="store_true", help="all centers together")
+    report.add_argument("--year", type=int, required=True)
+    report.add_argument("--quarter", type=int, choices=(1, 2, 3, 4), required=True)
+    report.add_argument("--format", choices=_FORMATS, default="xlsx")
+    report.add_argument("--out", type=Path, help="output file (default: stdout for csv/json)")
+    report.add_argument("--raw", action="store_true", help="count from the raw rows (slow)")
+    report.set_defaults(handler=_report)
+
+    imp = sub.add_parser("import", help="import a members or programs list (.xlsx or .csv)")
+    imp.add_argument("kind", choices=("members", "programs"))
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--facility", required=True, help="facility id the list belongs to")
+    imp.add_argument("--actor", default=os.environ.get("USER", "cli"), help="staff id (audited)")
+    imp.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    imp.set_defaults(handler=_import)
+
+
+def _database_url() -> str:
+    """DATABASE_URL from the environment."""
+    url = os.environ.get("DATABASE_URL") or os.environ.get("WELFARE_DATABASE_URL")
+    if not url:
+        raise SystemExit("set DATABASE_URL")
+    return url
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Write the quarterly report of a facility or the city."""
+    import psycopg
+
+    from ingest_api.figures.export import to_csv, to_xlsx
+    from ingest_api.figures.reports import build_quarterly_report
+
+    with psycopg.connect(_database_url()) as conn:
+        try:
+            report = build_quarterly_report(
+                conn,
+                facility_id=None if args.city else args.facility,
+                year=args.year,
+                quarter=args.quarter,
+                source="raw" if args.raw else "rollup",
+            )
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.format == "xlsx":
+        if args.out is None:
+            print("error: --out is needed for xlsx", file=sys.stderr)
+            return 2
+        args.out.write_bytes(to_xlsx(report))
+    else:
+        text = to_csv(report) if args.format == "csv" else report.model_dump_json(indent=2)
+        if args.out is None:
+            sys.stdout.write(text.lstrip("\ufeff"))
+        else:
+            args.out.write_text(text, encoding="utf-8")
+    if args.out is not None:
+        print(f"wrote {args.out} ({len(report.rows)} rows)", file=sys.stderr)
+    return 0
+
+
+def _tick(bar: tqdm[Any], n: int) -> None:
+    """Advance the progress bar."""
+    bar.update(n)
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Validate and import a list; prints the validation report, exit 1 if anything is bad."""
+    import psycopg
+    from tqdm import tqdm
+
+    from ingest_api.registry.config import RegistrySettings
+    from ingest_api.registry.importer import import_file, read_table
+
+    if not args.file.exists():
+        print(f"error: no such file {args.file}", file=sys.stderr)
+        return 2
+    key = RegistrySettings().key() if args.kind == "members" else b"\0" * 16
+    try:
+        rows = len(read_table(args.file).rows)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with (
+        psycopg.connect(_database_url()) as conn,
+        tqdm(total=2 * rows, unit="row", desc=args.file.name, file=sys.stderr) as bar,
+    ):
+        result = import_file(
+            conn,
+            kind=args.kind,
+            path=args.file,
+            facility_id=args.facility,
+            key=key,
+            actor=args.actor,
+            dry_run=args.dry_run,
+            progress=lambda n: _tick(bar, n),
+        )
+    for issue in result.issues:
+        where = issue.cell or f"row {issue.row}"
+        value = "" if issue.value is None else f" {issue.value!r}"
+        print(f"{where} [{issue.column or '-'}]{value}: {issue.message}")
+    summary = result.model_dump(include={"ok", "rows", "inserted", "updated", "unchanged"})
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0 if result.ok else 1

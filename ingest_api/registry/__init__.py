@@ -1,0 +1,1 @@
+"""The central registry: facilities, programs and counting rules, members, visitors, contacts."""

@@ -1,0 +1,214 @@
+"""Pydantic models of the registry's API and imports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from broker.models import AGE_BANDS
+from ingest_api.registry.const import (
+    ID_PATTERN,
+    ConsentKind,
+    FeeType,
+    FunctionId,
+    GenderId,
+    StatusId,
+)
+
+EntityId = Annotated[str, Field(pattern=ID_PATTERN)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    """Base: unknown fields are mistakes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_band(value: str) -> str:
+    """Only the agreed age bands."""
+    if value not in AGE_BANDS:
+        raise ValueError(f"age_band must be one of {', '.join(AGE_BANDS)}")
+    return value
+
+
+class Facility(_Model):
+    """A community welfare center."""
+
+    facility_id: EntityId
+    name: str = Field(min_length=1, max_length=80)
+    district: str | None = Field(default=None, max_length=40)
+
+
+class CountingRule(_Model):
+    """How a program's attendances become person-visits, cases and unique persons."""
+
+    rule_id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    name: str = Field(min_length=1, max_length=80)
+    visit_unit: Literal["member_day", "attendance", "none"]
+    case_unit: Literal["session_day", "member_day", "attendance", "none"]
+    counts_unique: bool
+    in_figures: bool = True
+    description: str = ""
+
+
+class Targets(_Model):
+    """Yearly targets of the three figures (any may be unset)."""
+
+    unique_persons: Count | None = None
+    person_visits: Count | None = None
+    cases: Count | None = None
+
+
+class Program(_Model):
+    """A program (세부프로그램) in the hierarchy function → business area → unit business."""
+
+    program_id: EntityId
+    facility_id: EntityId
+    name: str = Field(min_length=1, max_length=120)
+    function: FunctionId
+    business_area: str = Field(min_length=1, max_length=80)
+    unit_business: str = Field(min_length=1, max_length=80)
+    purpose: str = Field(default="", max_length=500)
+    target_group: str = Field(default="", max_length=200)
+    cycle: str = Field(default="", max_length=80)
+    place: str = Field(default="", max_length=80)
+    capacity: int | None = Field(default=None, ge=1)
+    fee_type: FeeType
+    rule_id: str = "attendance"
+    active: bool = True
+
+
+class ProgramWithTargets(Program):
+    """A program with its targets for one year."""
+
+    year: int | None = None
+    targets: Targets = Field(default_factory=Targets)
+
+
+class NodeTarget(_Model):
+    """An explicit yearly target of a hierarchy node ('facility', 'function:…', …)."""
+
+    year: int = Field(ge=2000, le=2100)
+    facility_id: str = Field(pattern=r"^(\*|[A-Za-z0-9_-]{1,64})$")
+    node: str = Field(min_length=1, max_length=300)
+    targets: Targets
+
+
+class Consent(_Model):
+    """A consent with its dates."""
+
+    kind: ConsentKind
+    granted_on: date
+    withdrawn_on: date | None = None
+
+
+class MemberIn(_Model):
+    """A member as staff register them; card/NFC identifiers arrive raw and are hashed at once."""
+
+    member_ref: EntityId
+    facility_id: EntityId
+    display_name: str = Field(min_length=1, max_length=40)
+    gender: GenderId | None = None
+    birth_date: date | None = None
+    recipient: bool = False
+    disability: bool = False
+    phone: str | None = Field(default=None, pattern=r"^[0-9+\-() ]{7,20}$")
+    neighbourhood: str | None = Field(default=None, max_length=40)
+    main_needs: list[str] = Field(default_factory=list, max_length=10)
+    status: StatusId = "active"
+    consents: list[Consent] = Field(default_factory=list)
+    card_uids: list[str] = Field(default_factory=list, description="Raw; stored only hashed.")
+    nfc_uids: list[str] = Field(default_factory=list, description="Raw; stored only hashed.")
+    programs: dict[str, FeeType | None] = Field(
+        default_factory=dict, description="Enrolments: program id -> fee type override."
+    )
+
+
+class Member(_Model):
+    """A member as the API shows them: phone and birth date masked."""
+
+    member_ref: str
+    facility_id: str
+    person_id: str
+    display_name: str
+    gender: GenderId | None
+    birth_year: int | None
+    recipient: bool
+    disability: bool
+    phone_masked: str | None
+    neighbourhood: str | None
+    main_needs: list[str]
+    status: StatusId
+    consents: list[Consent]
+    credential_count: int
+    programs: dict[str, FeeType | None]
+
+
+class MemberSensitive(_Model):
+    """The sensitive fields in clear, only with a reason (audited)."""
+
+    member_ref: str
+    birth_date: date | None
+    phone: str | None
+
+
+class StatusChange(_Model):
+    """A change of a member's status (moved out and deceased leave every roster)."""
+
+    status: StatusId
+
+
+class VisitorIn(_Model):
+    """A one-off visitor registered by staff: only ID code, gender, age band, neighbourhood."""
+
+    visitor_code: str = Field(pattern=r"^V-[A-Za-z0-9]{1,32}-[0-9]{8}-[0-9]{4}$")
+    facility_id: EntityId
+    gender: GenderId
+    age_band: str
+    neighbourhood: str = Field(min_length=1, max_length=40)
+    purpose: str = Field(default="", max_length=80)
+
+    _band = field_validator("age_band")(_check_band)
+
+
+class ContactIn(_Model):
+    """A resident met during community organizing."""
+
+    contact_code: EntityId
+    facility_id: EntityId
+    program_id: EntityId | None = None
+    gender: GenderId
+    age_band: str
+    neighbourhood: str = Field(min_length=1, max_length=40)
+    place: str = Field(min_length=1, max_length=80)
+    met_at: datetime
+    needs: str = Field(default="", max_length=500)
+
+    _band = field_validator("age_band")(_check_band)
+
+
+class ImportIssue(_Model):
+    """One bad cell (or row) of an imported file."""
+
+    row: int = Field(description="Row number as the spreadsheet shows it (header = 1).")
+    column: str | None = Field(description="Header of the bad cell; None for the whole row.")
+    cell: str | None = Field(description="Spreadsheet cell reference, e.g. C7.")
+    value: str | None
+    message: str
+
+
+class ImportResult(_Model):
+    """What an import did, or why it did nothing."""
+
+    kind: Literal["members", "programs"]
+    facility_id: str
+    filename: str
+    rows: int
+    ok: bool
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    issues: list[ImportIssue] = Field(default_factory=list)

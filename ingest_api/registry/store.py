@@ -1,0 +1,431 @@
+"""Reads and writes of the registry (keyword-only functions over a psycopg connection)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ingest_api.registry.identity import identity_hash, mask_phone, person_id_for
+from ingest_api.registry.models import (
+    Consent,
+    ContactIn,
+    CountingRule,
+    Facility,
+    Member,
+    MemberIn,
+    MemberSensitive,
+    NodeTarget,
+    Program,
+    ProgramWithTargets,
+    Targets,
+    VisitorIn,
+)
+from welfare.hashing import credential_hash
+
+Change = Literal["inserted", "updated", "unchanged"]
+Conn = psycopg.Connection[Any]
+
+_PROGRAM_COLS = (
+    "facility_id",
+    "name",
+    "function",
+    "business_area",
+    "unit_business",
+    "purpose",
+    "target_group",
+    "cycle",
+    "place",
+    "capacity",
+    "fee_type",
+    "rule_id",
+    "active",
+)
+_MEMBER_COLS = (
+    "facility_id",
+    "person_id",
+    "display_name",
+    "gender",
+    "birth_date",
+    "recipient",
+    "disability",
+    "phone",
+    "neighbourhood",
+    "main_needs",
+    "status",
+)
+
+
+class RegistryError(ValueError):
+    """A write the registry refuses (unknown facility, credential of another member, …)."""
+
+
+def _upsert(conn: Conn, *, table: str, key: str, values: dict[str, Any]) -> Change:
+    """Insert or update one row, touching nothing when every value is already stored."""
+    cols = list(values)
+    data_cols = [c for c in values if c != key]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data_cols)
+    stored = ", ".join(f"{table}.{c}" for c in data_cols)
+    new = ", ".join(f"EXCLUDED.{c}" for c in data_cols)
+    touch = ", updated_at = now()" if table in ("programs", "members") else ""
+    sql = (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {sets}{touch} "
+        f"WHERE ({stored}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0)"
+    )
+    row = conn.execute(sql.encode(), list(values.values())).fetchone()
+    if row is None:
+        return "unchanged"
+    return "inserted" if row[0] else "updated"
+
+
+def upsert_facility(conn: Conn, *, facility: Facility) -> Change:
+    """Create or update a facility."""
+    row = conn.execute(
+        "INSERT INTO facilities (facility_id, name, district) VALUES (%s, %s, %s) "
+        "ON CONFLICT (facility_id) DO UPDATE SET name = EXCLUDED.name, district = EXCLUDED.district"
+        " WHERE (facilities.name, facilities.district) IS DISTINCT FROM"
+        " (EXCLUDED.name, EXCLUDED.district) RETURNING (xmax = 0)",
+        (facility.facility_id, facility.name, facility.district),
+    ).fetchone()
+    if row is None:
+        return "unchanged"
+    return "inserted" if row[0] else "updated"
+
+
+def list_facilities(conn: Conn) -> list[Facility]:
+    """All facilities."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT facility_id, name, district FROM facilities ORDER BY facility_id"
+        ).fetchall()
+    return [Facility.model_validate(r) for r in rows]
+
+
+def list_rules(conn: Conn) -> list[CountingRule]:
+    """The counting rules agreed by the centers."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT * FROM counting_rules ORDER BY rule_id").fetchall()
+    return [CountingRule.model_validate(r) for r in rows]
+
+
+def upsert_rule(conn: Conn, *, rule: CountingRule) -> Change:
+    """Create or change a counting rule (figures of every period follow the new rule)."""
+    return _upsert(conn, table="counting_rules", key="rule_id", values=rule.model_dump())
+
+
+def upsert_program(
+    conn: Conn, *, program: Program, year: int | None = None, targets: Targets | None = None
+) -> Change:
+    """Create or update a program and, with a year, its targets."""
+    if (
+        conn.execute(
+            "SELECT 1 FROM facilities WHERE facility_id = %s", (program.facility_id,)
+        ).fetchone()
+        is None
+    ):
+        raise RegistryError(f"unknown facility {program.facility_id!r}")
+    if (
+        conn.execute(
+            "SELECT 1 FROM counting_rules WHERE rule_id = %s", (program.rule_id,)
+        ).fetchone()
+        is None
+    ):
+        raise RegistryError(f"unknown counting rule {program.rule_id!r}")
+    data = program.model_dump()
+    values = {"program_id": data["program_id"], **{c: data[c] for c in _PROGRAM_COLS}}
+    change = _upsert(conn, table="programs", key="program_id", values=values)
+    if year is not None and targets is not None:
+        target_change = _set_program_targets(
+            conn, program_id=program.program_id, year=year, targets=targets
+        )
+        if change == "unchanged" and target_change:
+            change = "updated"
+    return change
+
+
+def _set_program_targets(conn: Conn, *, program_id: str, year: int, targets: Targets) -> bool:
+    """Store a program's targets for a year; whether anything changed."""
+    cur = conn.execute(
+        "INSERT INTO program_targets (program_id, year, unique_persons, person_visits, cases) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (program_id, year) DO UPDATE SET "
+        "unique_persons = EXCLUDED.unique_persons, person_visits = EXCLUDED.person_visits, "
+        "cases = EXCLUDED.cases WHERE (program_targets.unique_persons, "
+        "program_targets.person_visits, program_targets.cases) IS DISTINCT FROM "
+        "(EXCLUDED.unique_persons, EXCLUDED.person_visits, EXCLUDED.cases)",
+        (program_id, year, targets.unique_persons, targets.person_visits, targets.cases),
+    )
+    return cur.rowcount > 0
+
+
+def set_node_target(conn: Conn, *, target: NodeTarget) -> None:
+    """Set an explicit target of a hierarchy node (a facility, a function, …) or the city."""
+    t = target.targets
+    conn.execute(
+        "INSERT INTO node_targets (year, facility_id, node, unique_persons, person_visits, cases)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (year, facility_id, node) DO UPDATE SET"
+        " unique_persons = EXCLUDED.unique_persons, person_visits = EXCLUDED.person_visits,"
+        " cases = EXCLUDED.cases",
+        (target.year, target.facility_id, target.node, t.unique_persons, t.person_visits, t.cases),
+    )
+
+
+def list_programs(
+    conn: Conn, *, facility_id: str | None = None, year: int | None = None
+) -> list[ProgramWithTargets]:
+    """Programs (of one facility, or all) with their targets for `year`."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT p.*, t.unique_persons, t.person_visits, t.cases FROM programs p "
+            "LEFT JOIN program_targets t ON t.program_id = p.program_id AND t.year = %(year)s "
+            "WHERE %(facility)s::text IS NULL OR p.facility_id = %(facility)s "
+            "ORDER BY p.facility_id, p.program_id",
+            {"facility": facility_id, "year": year},
+        ).fetchall()
+    result = []
+    for r in rows:
+        targets = Targets(
+            unique_persons=r.pop("unique_persons"),
+            person_visits=r.pop("person_visits"),
+            cases=r.pop("cases"),
+        )
+        r.pop("updated_at")
+        result.append(ProgramWithTargets(**r, year=year, targets=targets))
+    return result
+
+
+def upsert_member(conn: Conn, *, member: MemberIn, key: bytes) -> Change:
+    """Create or update a member with consents, hashed credentials and enrolments."""
+    if (
+        conn.execute(
+            "SELECT 1 FROM facilities WHERE facility_id = %s", (member.facility_id,)
+        ).fetchone()
+        is None
+    ):
+        raise RegistryError(f"unknown facility {member.facility_id!r}")
+    identity = (
+        identity_hash(name=member.display_name, birth_date=member.birth_date, key=key)
+        if member.birth_date
+        else None
+    )
+    person_id = person_id_for(member_ref=member.member_ref, identity=identity, key=key)
+    conn.execute(
+        "INSERT INTO persons (person_id, identity_hash) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (person_id, identity),
+    )
+    values: dict[str, Any] = {
+        "member_ref": member.member_ref,
+        "facility_id": member.facility_id,
+        "person_id": person_id,
+        "display_name": member.display_name,
+        "gender": member.gender,
+        "birth_date": member.birth_date,
+        "recipient": member.recipient,
+        "disability": member.disability,
+        "phone": member.phone,
+        "neighbourhood": member.neighbourhood,
+        "main_needs": member.main_needs,
+        "status": member.status,
+    }
+    change = _upsert(conn, table="members", key="member_ref", values=values)
+    touched = _sync_consents(conn, member_ref=member.member_ref, consents=member.consents)
+    touched |= _sync_credentials(conn, member=member, key=key)
+    touched |= _sync_enrolments(conn, member_ref=member.member_ref, programs=member.programs)
+    if change == "unchanged" and touched:
+        change = "updated"
+    return change
+
+
+def _sync_consents(conn: Conn, *, member_ref: str, consents: list[Consent]) -> bool:
+    """Make the stored consents equal the given ones."""
+    touched = False
+    kinds = [c.kind for c in consents]
+    cur = conn.execute(
+        "DELETE FROM member_consents WHERE member_ref = %s AND NOT (kind = ANY(%s))",
+        (member_ref, kinds),
+    )
+    touched |= cur.rowcount > 0
+    for c in consents:
+        cur = conn.execute(
+            "INSERT INTO member_consents (member_ref, kind, granted_on, withdrawn_on) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (member_ref, kind) DO UPDATE SET "
+            "granted_on = EXCLUDED.granted_on, withdrawn_on = EXCLUDED.withdrawn_on "
+            "WHERE (member_consents.granted_on, member_consents.withdrawn_on) "
+            "IS DISTINCT FROM (EXCLUDED.granted_on, EXCLUDED.withdrawn_on)",
+            (member_ref, c.kind, c.granted_on, c.withdrawn_on),
+        )
+        touched |= cur.rowcount > 0
+    return touched
+
+
+def _sync_credentials(conn: Conn, *, member: MemberIn, key: bytes) -> bool:
+    """Store the member's card/NFC identifiers as keyed hashes; revoke ones no longer listed."""
+    wanted = {credential_hash(u, key=key): "card" for u in member.card_uids}
+    wanted |= {credential_hash(u, key=key): "nfc" for u in member.nfc_uids}
+    touched = False
+    for digest, kind in wanted.items():
+        row = conn.execute(
+            "SELECT member_ref, revoked_at IS NOT NULL FROM member_credentials "
+            "WHERE credential_hash = %s",
+            (digest,),
+        ).fetchone()
+        if row is not None and row[0] != member.member_ref:
+            raise RegistryError(f"a {kind} identifier is already registered to another member")
+        if row is None:
+            conn.execute(
+                "INSERT INTO member_credentials (credential_hash, member_ref, kind) "
+                "VALUES (%s, %s, %s)",
+                (digest, member.member_ref, kind),
+            )
+            touched = True
+        elif row[1]:
+            conn.execute(
+                "UPDATE member_credentials SET revoked_at = NULL WHERE credential_hash = %s",
+                (digest,),
+            )
+            touched = True
+    cur = conn.execute(
+        "UPDATE member_credentials SET revoked_at = now() WHERE member_ref = %s "
+        "AND revoked_at IS NULL AND NOT (credential_hash = ANY(%s))",
+        (member.member_ref, list(wanted)),
+    )
+    return touched or cur.rowcount > 0
+
+
+def _sync_enrolments(conn: Conn, *, member_ref: str, programs: Mapping[str, str | None]) -> bool:
+    """Enrol in the listed programs (with fee overrides); end enrolments no longer listed."""
+    touched = False
+    for program_id, fee in programs.items():
+        if (
+            conn.execute("SELECT 1 FROM programs WHERE program_id = %s", (program_id,)).fetchone()
+            is None
+        ):
+            raise RegistryError(f"unknown program {program_id!r}")
+        cur = conn.execute(
+            "INSERT INTO enrolments (member_ref, program_id, fee_type) VALUES (%s, %s, %s) "
+            "ON CONFLICT (member_ref, program_id) DO UPDATE SET fee_type = EXCLUDED.fee_type, "
+            "ended_on = NULL WHERE (enrolments.fee_type, enrolments.ended_on) "
+            "IS DISTINCT FROM (EXCLUDED.fee_type, NULL::date)",
+            (member_ref, program_id, fee),
+        )
+        touched |= cur.rowcount > 0
+    cur = conn.execute(
+        "UPDATE enrolments SET ended_on = CURRENT_DATE WHERE member_ref = %s "
+        "AND ended_on IS NULL AND NOT (program_id = ANY(%s))",
+        (member_ref, list(programs)),
+    )
+    return touched or cur.rowcount > 0
+
+
+def get_member(conn: Conn, *, member_ref: str) -> Member | None:
+    """A member with masked sensitive fields, or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT * FROM members WHERE member_ref = %s", (member_ref,)).fetchone()
+        if row is None:
+            return None
+        consents = cur.execute(
+            "SELECT kind, granted_on, withdrawn_on FROM member_consents WHERE member_ref = %s "
+            "ORDER BY kind",
+            (member_ref,),
+        ).fetchall()
+        creds = cur.execute(
+            "SELECT count(*) AS n FROM member_credentials WHERE member_ref = %s "
+            "AND revoked_at IS NULL",
+            (member_ref,),
+        ).fetchone()
+        programs = cur.execute(
+            "SELECT program_id, fee_type FROM enrolments WHERE member_ref = %s "
+            "AND ended_on IS NULL ORDER BY program_id",
+            (member_ref,),
+        ).fetchall()
+    birth: date | None = row["birth_date"]
+    return Member(
+        member_ref=row["member_ref"],
+        facility_id=row["facility_id"],
+        person_id=row["person_id"],
+        display_name=row["display_name"],
+        gender=row["gender"],
+        birth_year=birth.year if birth else None,
+        recipient=row["recipient"],
+        disability=row["disability"],
+        phone_masked=mask_phone(row["phone"]),
+        neighbourhood=row["neighbourhood"],
+        main_needs=list(row["main_needs"]),
+        status=row["status"],
+        consents=[Consent.model_validate(c) for c in consents],
+        credential_count=int(creds["n"]) if creds else 0,
+        programs={p["program_id"]: p["fee_type"] for p in programs},
+    )
+
+
+def list_member_refs(conn: Conn, *, facility_id: str, status: str | None = None) -> list[str]:
+    """Member refs of a facility (optionally of one status)."""
+    rows = conn.execute(
+        "SELECT member_ref FROM members WHERE facility_id = %s "
+        "AND (%s::text IS NULL OR status = %s) ORDER BY member_ref",
+        (facility_id, status, status),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def get_sensitive(conn: Conn, *, member_ref: str) -> MemberSensitive | None:
+    """Birth date and phone in clear (callers audit the read)."""
+    row = conn.execute(
+        "SELECT birth_date, phone FROM members WHERE member_ref = %s", (member_ref,)
+    ).fetchone()
+    if row is None:
+        return None
+    return MemberSensitive(member_ref=member_ref, birth_date=row[0], phone=row[1])
+
+
+def set_status(conn: Conn, *, member_ref: str, status: str) -> bool:
+    """Change a member's status; moved-out and deceased members drop off every roster."""
+    cur = conn.execute(
+        "UPDATE members SET status = %s, updated_at = now() WHERE member_ref = %s "
+        "AND status IS DISTINCT FROM %s",
+        (status, member_ref, status),
+    )
+    return cur.rowcount > 0
+
+
+def register_visitor(conn: Conn, *, visitor: VisitorIn) -> Change:
+    """Register a one-off visitor (idempotent on the visitor code)."""
+    cur = conn.execute(
+        "INSERT INTO visitors (visitor_code, facility_id, gender, age_band, neighbourhood, purpose)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (visitor_code) DO NOTHING",
+        (
+            visitor.visitor_code,
+            visitor.facility_id,
+            visitor.gender,
+            visitor.age_band,
+            visitor.neighbourhood,
+            visitor.purpose,
+        ),
+    )
+    return "inserted" if cur.rowcount else "unchanged"
+
+
+def register_contact(conn: Conn, *, contact: ContactIn, timezone: str = "Asia/Seoul") -> Change:
+    """Record a resident met during community organizing (counted under its program)."""
+    cur = conn.execute(
+        "INSERT INTO community_contacts (contact_code, facility_id, program_id, gender, age_band,"
+        " neighbourhood, place, met_at, service_date, needs) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+        " %s, (%s::timestamptz AT TIME ZONE %s)::date, %s) ON CONFLICT (contact_code) DO NOTHING",
+        (
+            contact.contact_code,
+            contact.facility_id,
+            contact.program_id,
+            contact.gender,
+            contact.age_band,
+            contact.neighbourhood,
+            contact.place,
+            contact.met_at,
+            contact.met_at,
+            timezone,
+            contact.needs,
+        ),
+    )
+    return "inserted" if cur.rowcount else "unchanged"
