@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     confirmed_at  REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_unconfirmed ON outbox (seq) WHERE confirmed_at IS NULL;
+-- The publisher counts what is in flight before every batch; without this it scans the backlog.
+CREATE INDEX IF NOT EXISTS outbox_in_flight ON outbox (last_sent_at) WHERE confirmed_at IS NULL;
 CREATE TABLE IF NOT EXISTS served (
     member_ref   TEXT NOT NULL,
     program_id   TEXT NOT NULL,
@@ -298,12 +300,18 @@ class EdgeStore(EventOutbox):
         return int(row[0]) if row else 0
 
     async def mark_sent(self, seqs: Iterable[int], *, at: float) -> None:
-        """Remember that these events went out at `at`."""
+        """Remember that these events went out at `at` (one transaction, one fsync per batch)."""
         async with self._write:
-            await self._db.executemany(
-                "UPDATE outbox SET last_sent_at = ?, send_count = send_count + 1 WHERE seq = ?",
-                [(at, s) for s in seqs],
-            )
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "UPDATE outbox SET last_sent_at = ?, send_count = send_count + 1 WHERE seq = ?",
+                    [(at, s) for s in seqs],
+                )
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
 
     async def resend_all(self) -> None:
         """Make every unconfirmed event due again (after a reconnect)."""

@@ -18,6 +18,7 @@ COMPONENT_CLIS = (
     "kiosk_app.cli",
     "hardware.cli",
     "welfare.demo",
+    "welfare.bench.cli",
 )
 
 

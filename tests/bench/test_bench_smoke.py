@@ -1,0 +1,90 @@
+"""`welfare bench --quick`: every benchmark runs with tiny counts and reports sane numbers.
+
+Asserts the shape of the JSON and of the Markdown section, never a speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from welfare.bench.results import MARK_BEGIN, MARK_END, Report, Row, write_markdown
+from welfare.cli import main
+
+_ROW_KEYS = {
+    "group",
+    "figure",
+    "value",
+    "unit",
+    "comparison",
+    "comparison_value",
+    "ratio",
+    "target",
+    "met",
+    "note",
+}
+
+
+def test_markdown_section_is_replaced_not_appended(tmp_path: Path) -> None:
+    """Regenerating keeps the hand-written text and holds exactly one generated section."""
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nHand-written method.\n")
+    for value in (1.0, 2.0):
+        report = Report(rows=[Row("g", "f", value, "ms", target="≤ 3 ms", met=True)])
+        write_markdown(doc, report.table())
+    text = doc.read_text()
+    assert text.count(MARK_BEGIN) == text.count(MARK_END) == 1
+    assert "Hand-written method." in text
+    assert "| f | 2.00 ms |" in text
+    assert "| f | 1.00 ms |" not in text
+
+
+def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
+    """All four benchmarks run end to end against real Mosquitto and PostgreSQL."""
+    out, doc = tmp_path / "performance.json", tmp_path / "performance.md"
+    doc.write_text("# Performance\n")
+    assert main(["bench", "--quick", "--out", str(out), "--doc", str(doc)]) == 0
+
+    data = json.loads(out.read_text())
+    assert data["quick"] is True
+    assert data["machine"]["cores"] >= 1
+    assert data["machine"]["postgresql"]
+    rows = data["rows"]
+    assert rows
+    for row in rows:
+        assert set(row) == _ROW_KEYS
+        assert "failed" not in row["note"], row
+        for key in ("value", "comparison_value", "ratio"):
+            if row[key] is not None:
+                assert math.isfinite(row[key]), row
+                assert row[key] >= 0, row
+        assert row["met"] in (True, False, None)
+    groups = {row["group"].split(".")[0] for row in rows}
+    assert {"1", "2", "3", "4", "5"} <= groups
+
+    def value(prefix: str) -> float:
+        found = [r["value"] for r in rows if r["figure"].startswith(prefix)]
+        assert found, prefix
+        assert found[0] is not None, prefix
+        return float(found[0])
+
+    # Every event of every phase reached the database exactly as sent.
+    ingest = data["details"]["ingest"]
+    for phase in [ingest["naive_throughput"], *ingest["smart_throughput"].values()]:
+        assert phase["stored_events"] == phase["sent_events"] > 0
+    assert ingest["smart_latency"]["ack_ms"]["unacked"] == 0
+    assert value("sustained events/s, 1 consumer") > 0
+    assert 0 < value("publish → commit p50") <= value("publish → commit p99")
+    edge = data["details"]["edge"]
+    assert edge["drain"]["pending_at_start"] > 0
+    assert edge["drain"]["drain_s"] is not None
+    assert edge["drain"]["stored_in_db"] >= edge["drain"]["pending_at_start"]
+    assert 0 < value("tap → durable confirmation p50") <= value("tap → durable confirmation p99")
+    assert value("peak RSS of one ingest consumer") > 1
+    assert value("peak RSS of the edge agent") > 1
+
+    text = doc.read_text()
+    assert MARK_BEGIN in text
+    assert MARK_END in text
+    assert "| figure | value | comparison | ratio | target | met | note |" in text
