@@ -125,6 +125,9 @@ class PostgresServer:
             settings += [
                 "shared_preload_libraries = 'timescaledb'",
                 "timescaledb.telemetry_level = off",
+                # Tests refresh explicitly; background jobs would race them (and on PG 15.20
+                # TimescaleDB 2.28's job runner fails with "cannot drop portal").
+                "timescaledb.max_background_workers = 0",
             ]
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write("\n# Smart Welfare test cluster\n" + "\n".join(settings) + "\n")

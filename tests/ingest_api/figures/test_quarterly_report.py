@@ -183,7 +183,8 @@ def test_late_events_are_counted_after_refresh(pg_server: Any) -> None:
         conn.commit()
         first = build_quarterly_report(conn, facility_id=None, year=YEAR, quarter=1)
         again = rollup.refresh(conn)
-        assert again.days == 0  # nothing new: the refresh is a no-op
+        if again.path == "postgres":  # continuous aggregates do not report refreshed days
+            assert again.days == 0  # nothing new: the refresh is a no-op
         # The continuous-aggregate path runs wherever TimescaleDB is preloaded.
         assert again.path == ("timescaledb" if pg_server.timescaledb else "postgres")
         load_events(conn, events=january[-50:])
