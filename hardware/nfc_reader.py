@@ -7,7 +7,6 @@ cards, bank cards, member cards) and the read is as fast as the reader can poll.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -18,8 +17,7 @@ import nfc
 import nfc.clf
 
 from broker.models import Method
-from hardware.hub import ReaderSink
-from hardware.readers import CredentialReader, ReaderKind, relay
+from hardware.readers import ReaderKind, ThreadedReader
 
 _LOG = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ def uid_of(target: Any) -> str | None:
     return None
 
 
-class NfcReader(CredentialReader):
+class NfcReader(ThreadedReader):
     """An nfcpy-supported reader (Sony RC-S380, ACR122U, PN533/PN532 boards, or `udp:`)."""
 
     kind: ReaderKind = "nfc"
@@ -60,36 +58,7 @@ class NfcReader(CredentialReader):
         self.technologies = tuple(technologies)
         self.interval_s = interval_s
 
-    async def run(self, sink: ReaderSink) -> None:
-        """Poll for cards until cancelled; nfcpy blocks, so it runs in a worker thread."""
-        loop = asyncio.get_running_loop()
-        stop = threading.Event()
-        queue: asyncio.Queue[str] = asyncio.Queue()
-
-        def deliver(uid: str) -> None:
-            """From the thread: hand a UID to the event loop."""
-            loop.call_soon_threadsafe(queue.put_nowait, uid)
-
-        def report(connected: bool, detail: str) -> None:
-            """From the thread: report the reader's health on the event loop."""
-            loop.call_soon_threadsafe(
-                sink.reader_state, self.name, self.state(connected=connected, detail=detail)
-            )
-
-        worker = asyncio.create_task(asyncio.to_thread(self._poll_forever, stop, deliver, report))
-
-        async def handle(uid: str) -> None:
-            """Deliver one read to the sink."""
-            await sink.credential(self.name, uid, Method.NFC)
-
-        try:
-            await relay(worker, queue, handle)
-        finally:
-            stop.set()  # the thread notices after its current poll
-            # Wait for the thread rather than abandon it holding the device open.
-            await asyncio.wait({worker}, timeout=5.0)
-
-    def _poll_forever(
+    def read_blocking(
         self,
         stop: threading.Event,
         deliver: Callable[[str], None],

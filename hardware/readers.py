@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -55,6 +56,47 @@ async def relay(
             continue
         worker.result()  # raises the thread's exception
         raise RuntimeError("reader thread stopped")
+
+
+Deliver = Callable[[str], None]
+Report = Callable[[bool, str], None]
+
+
+class ThreadedReader(CredentialReader):
+    """A reader whose driver blocks: a worker thread reads, the event loop delivers."""
+
+    async def run(self, sink: ReaderSink) -> None:
+        """Read in a worker thread until cancelled, relaying reads and health to `sink`."""
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def deliver(identifier: str) -> None:
+            """From the thread: hand an identifier to the event loop."""
+            loop.call_soon_threadsafe(queue.put_nowait, identifier)
+
+        def report(connected: bool, detail: str) -> None:
+            """From the thread: report the device's health on the event loop."""
+            loop.call_soon_threadsafe(
+                sink.reader_state, self.name, self.state(connected=connected, detail=detail)
+            )
+
+        worker = asyncio.create_task(asyncio.to_thread(self.read_blocking, stop, deliver, report))
+
+        async def handle(identifier: str) -> None:
+            """Deliver one read to the sink."""
+            await sink.credential(self.name, identifier, self.method)
+
+        try:
+            await relay(worker, queue, handle)
+        finally:
+            stop.set()  # the thread notices after its current read or poll
+            # Wait for the thread rather than abandon it holding the device open.
+            await asyncio.wait({worker}, timeout=5.0)
+
+    @abstractmethod
+    def read_blocking(self, stop: threading.Event, deliver: Deliver, report: Report) -> None:
+        """Worker thread: open the device and read until `stop`, reporting loss and return."""
 
 
 class SimulatedCardReader(CredentialReader):

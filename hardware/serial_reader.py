@@ -10,7 +10,6 @@ reader reads it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -21,9 +20,7 @@ from typing import Protocol
 
 import serial
 
-from broker.models import Method
-from hardware.hub import ReaderSink
-from hardware.readers import CredentialReader, relay
+from hardware.readers import ThreadedReader
 
 _LOG = logging.getLogger(__name__)
 
@@ -100,7 +97,7 @@ class SerialPortLike(Protocol):
 PortOpener = Callable[[], SerialPortLike]
 
 
-class SerialCardReader(CredentialReader):
+class SerialCardReader(ThreadedReader):
     """A card reader on a serial port (USB-serial, UART); reconnects when unplugged."""
 
     def __init__(
@@ -119,36 +116,7 @@ class SerialCardReader(CredentialReader):
             lambda: serial.serial_for_url(url, baudrate=baudrate, timeout=0.2)
         )
 
-    async def run(self, sink: ReaderSink) -> None:
-        """Read cards until cancelled; the blocking port is read in a worker thread."""
-        loop = asyncio.get_running_loop()
-        stop = threading.Event()
-        queue: asyncio.Queue[str] = asyncio.Queue()
-
-        def deliver(number: str) -> None:
-            """From the thread: hand a number to the event loop."""
-            loop.call_soon_threadsafe(queue.put_nowait, number)
-
-        def report(connected: bool, detail: str) -> None:
-            """From the thread: report the port's health on the event loop."""
-            loop.call_soon_threadsafe(
-                sink.reader_state, self.name, self.state(connected=connected, detail=detail)
-            )
-
-        worker = asyncio.create_task(asyncio.to_thread(self._read_forever, stop, deliver, report))
-
-        async def handle(number: str) -> None:
-            """Deliver one read to the sink."""
-            await sink.credential(self.name, number, Method.CARD)
-
-        try:
-            await relay(worker, queue, handle)
-        finally:
-            stop.set()  # the thread notices within one read timeout
-            # Wait for the thread rather than abandon it holding the device open.
-            await asyncio.wait({worker}, timeout=5.0)
-
-    def _read_forever(
+    def read_blocking(
         self,
         stop: threading.Event,
         deliver: Callable[[str], None],

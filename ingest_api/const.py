@@ -8,7 +8,11 @@ FUTURE_TOLERANCE: Final = timedelta(minutes=5)
 # A kiosk may be offline for weeks; older than this is kept but flagged for staff review.
 PAST_TOLERANCE: Final = timedelta(days=62)
 ACK_CHUNK: Final = 1000
-SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+# Short on purpose: Mosquitto keeps queueing a shared subscription's share for an offline
+# consumer until its session expires, so a consumer that died for good would hold back part
+# of the stream. A restart within this window gets its unacknowledged messages redelivered;
+# after it the devices' resends (end-to-end acks) bring the events in through the others.
+SESSION_EXPIRY_S: Final = 120
 
 
 class DeadLetterReason:
