@@ -11,8 +11,8 @@ import pytest
 
 from broker.models import ProgramKind, ProgramSession, ReaderState, Roster, RosterMember
 from edge_agent.agent import EdgeAgent
-from edge_agent.config import EdgeSettings
 from hardware.hub import ReaderHub
+from tests.edge_agent.conftest import edge_settings
 from welfare.hashing import credential_hash
 
 KEY = "x" * 32
@@ -64,13 +64,7 @@ def make_roster() -> Roster:
 @pytest.fixture
 async def agent(tmp_path: Path) -> AsyncIterator[EdgeAgent]:
     """A started edge agent without a broker, roster loaded, clock fixed at lunch."""
-    settings = EdgeSettings(
-        facility_id="B",
-        device_id="kiosk-1",
-        database=tmp_path / "e.sqlite3",
-        credential_key=KEY,
-        mqtt=None,
-    )
+    settings = edge_settings(tmp_path, device_id="kiosk-1", credential_key=KEY)
     async with EdgeAgent(settings, clock=lambda: LUNCH) as started:
         await started.load_roster(make_roster())
         yield started
