@@ -42,6 +42,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 test: system-deps $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -51,6 +52,7 @@ demo: demo-system-deps $(VENV)/.installed-demo
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy .
 
 clean:

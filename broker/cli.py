@@ -8,7 +8,7 @@ from pathlib import Path
 
 from broker.auth import INGEST_USER, DeviceIdentity, acl_text, new_password, password_line
 from broker.examples import examples
-from welfare.services.mosquitto import render_config
+from broker.mosquitto import render_config
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,15 +11,13 @@ from broker.models import (
     DeviceConfig,
     DeviceHealth,
     IngestAck,
-    Method,
-    Outcome,
-    ProgramKind,
     ProgramSession,
     ReaderState,
     Roster,
     RosterMember,
 )
 from broker.topics import Channel, topic
+from broker.vocabulary import Method, Outcome, ProgramKind
 
 KST = timezone(timedelta(hours=9))
 FACILITY = "B"

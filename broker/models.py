@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
-from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from broker.const import ID_PATTERN, MAX_BATCH_EVENTS, SCHEMA_VERSION
-from welfare.ids import truncate_ms, uuid7_time
-
-EntityId = Annotated[str, Field(pattern=ID_PATTERN)]
-# Members are referred to by a pseudonymous id from the registry, never by name or card.
-MemberRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-CredentialHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+from broker.const import DEFAULT_TIMEZONE, MAX_BATCH_EVENTS, SCHEMA_VERSION
+from broker.ids import truncate_ms, uuid7_time
+from broker.vocabulary import (
+    AgeBand,
+    CredentialHash,
+    EntityId,
+    Gender,
+    MemberRef,
+    MemberStatus,
+    Method,
+    NameDisplay,
+    Outcome,
+    ProgramKind,
+    VisitorCode,
+)
 
 
 class _Message(BaseModel):
@@ -24,81 +32,14 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Method(StrEnum):
-    """How the member identified at the kiosk."""
-
-    CARD = "card"
-    NFC = "nfc"
-    FACE = "face"
-    STAFF = "staff"  # staff override or manual check-in
-
-
-class Outcome(StrEnum):
-    """What the kiosk decided; only `accepted` counts in the figures."""
-
-    ACCEPTED = "accepted"
-    ALREADY_SERVED = "already_served"
-    UNKNOWN_CREDENTIAL = "unknown_credential"
-    INACTIVE_MEMBER = "inactive_member"
-    NOT_ENROLLED = "not_enrolled"
-    NO_SERVICE = "no_service"
-
-
-class MemberStatus(StrEnum):
-    """A member's standing; only active members are let in."""
-
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    MOVED_OUT = "moved_out"
-    DECEASED = "deceased"
-
-
-class ProgramKind(StrEnum):
-    """Kinds of sessions a kiosk serves."""
-
-    MEAL = "meal"  # one meal per member per service, numbered tickets
-    CLASS = "class"  # one check-in per member per session
-
-
-class Gender(StrEnum):
-    """Gender as the centers' forms count it (남/여)."""
-
-    MALE = "M"
-    FEMALE = "F"
-
-
-AGE_BANDS = (
-    "0-9",
-    "10-19",
-    "20-29",
-    "30-39",
-    "40-49",
-    "50-59",
-    "60-64",
-    "65-69",
-    "70-74",
-    "75-79",
-    "80-84",
-    "85+",
-)
-
-
 class VisitorInfo(_Message):
     """A one-off visitor's only data: an issued ID code, gender, age band, neighbourhood."""
 
-    visitor_code: str = Field(pattern=r"^V-[A-Za-z0-9]{1,32}-[0-9]{8}-[0-9]{4}$")
+    visitor_code: VisitorCode
     gender: Gender
-    age_band: str
+    age_band: AgeBand
     neighbourhood: str = Field(min_length=1, max_length=40)
     purpose: str = Field(min_length=1, max_length=80)
-
-    @field_validator("age_band")
-    @classmethod
-    def _known_band(cls, value: str) -> str:
-        """Only the agreed age bands, so figures can be grouped."""
-        if value not in AGE_BANDS:
-            raise ValueError(f"age_band must be one of {', '.join(AGE_BANDS)}")
-        return value
 
 
 class AttendanceEvent(_Message):
@@ -106,7 +47,7 @@ class AttendanceEvent(_Message):
 
     event_id: UUID
     occurred_at: AwareDatetime
-    service_date: date = Field(description="Local date at the facility (Asia/Seoul).")
+    service_date: date = Field(description="Local date at the facility (its time zone).")
     program_id: EntityId | None = None
     member_ref: MemberRef | None = None
     method: Method
@@ -146,14 +87,33 @@ class AttendanceEvent(_Message):
         return self
 
 
-class AttendanceBatch(_Message):
-    """Payload on .../attendance: one or more events of one device, oldest first."""
+class BatchHeader(_Message):
+    """The envelope of an attendance batch: which device sends it, and when."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     facility_id: EntityId
     device_id: EntityId
     sent_at: AwareDatetime
+
+
+class AttendanceBatch(BatchHeader):
+    """Payload on .../attendance: one or more events of one device, oldest first."""
+
     events: list[AttendanceEvent] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+def encode_batch(header: BatchHeader, events: Sequence[str]) -> str:
+    """The AttendanceBatch document of `header` and already-encoded events.
+
+    A device stores each event as `AttendanceEvent.model_dump_json(exclude_none=True)` when it
+    decides, so the publisher need not parse and re-validate a backlog of thousands to send it:
+    the envelope comes from the validated header and the result is, byte for byte, what
+    `AttendanceBatch(...).model_dump_json(exclude_none=True)` gives (tests/broker checks it).
+    """
+    if not 1 <= len(events) <= MAX_BATCH_EVENTS:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH_EVENTS} events, not {len(events)}")
+    head = header.model_dump_json(exclude_none=True)
+    return head[:-1] + ',"events":[' + ",".join(events) + "]}"
 
 
 class ReaderState(_Message):
@@ -237,16 +197,9 @@ class Roster(_Message):
     device_id: EntityId
     version: str = Field(min_length=1, max_length=64)
     issued_at: AwareDatetime
-    timezone: str = "Asia/Seoul"
+    timezone: str = DEFAULT_TIMEZONE
     programs: list[ProgramSession]
     members: list[RosterMember]
-
-
-class NameDisplay(StrEnum):
-    """How the kiosk shows a member's name on success."""
-
-    FULL = "full"
-    MASKED = "masked"  # 김*수
 
 
 class DeviceConfig(_Message):

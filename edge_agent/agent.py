@@ -14,14 +14,13 @@ from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
 
+from broker.config import key_bytes
+from broker.const import SOFTWARE_VERSION
+from broker.hashing import credential_hash
+from broker.ids import uuid7
 from broker.models import (
     AttendanceEvent,
     DeviceHealth,
-    Gender,
-    Method,
-    NameDisplay,
-    Outcome,
-    ProgramKind,
     ProgramSession,
     ReaderState,
     Roster,
@@ -29,13 +28,11 @@ from broker.models import (
     VisitorInfo,
     mask_name,
 )
+from broker.vocabulary import Gender, Method, NameDisplay, Outcome, ProgramKind
 from edge_agent.config import EdgeSettings
 from edge_agent.decision import eligible_programs, is_active, programs_on_now
-from edge_agent.models import ProgramChoice, TapResult, Verdict
+from edge_agent.models import ProgramChoice, TapResult
 from edge_agent.store import EdgeStore
-from welfare import __version__
-from welfare.hashing import credential_hash
-from welfare.ids import uuid7
 
 _LOG = logging.getLogger(__name__)
 
@@ -55,7 +52,7 @@ class EdgeAgent:
         """Prepare the agent; `async with` opens the store and starts publishing."""
         self.settings = settings
         self.clock = clock
-        self._key = settings.credential_key.get_secret_value().encode()
+        self._key = key_bytes(settings.credential_key)
         self._tz = ZoneInfo(settings.timezone)
         self._store: EdgeStore | None = None
         self._publisher_task: asyncio.Task[None] | None = None
@@ -154,8 +151,9 @@ class EdgeAgent:
         if not eligible:
             return await self._record_refusal(Outcome.NOT_ENROLLED, method, only, member)
         if len(eligible) > 1:
+            # Nothing is recorded yet: the event is stored once the member picks a class.
             result = TapResult(
-                verdict=Verdict.CHOOSE,
+                outcome=None,
                 method=method,
                 member_ref=member.member_ref,
                 display_name=self._display(member),
@@ -194,6 +192,7 @@ class EdgeAgent:
         version = await self.store.roster_version()
 
         def build(outcome: Outcome, ticket: int | None) -> AttendanceEvent:
+            """The event of this check-in, once the store knows its outcome and ticket."""
             return AttendanceEvent(
                 event_id=uuid7(at),
                 occurred_at=at,
@@ -216,7 +215,7 @@ class EdgeAgent:
         )
         self.publisher_wake.set()
         result = TapResult(
-            verdict=Verdict(event.outcome.value),
+            outcome=event.outcome,
             method=method,
             event_id=event.event_id,
             member_ref=member.member_ref,
@@ -251,7 +250,7 @@ class EdgeAgent:
         await self.store.put(event)
         self.publisher_wake.set()
         result = TapResult(
-            verdict=Verdict(outcome.value),
+            outcome=outcome,
             method=method,
             event_id=event.event_id,
             member_ref=member.member_ref if member else None,
@@ -326,7 +325,7 @@ class EdgeAgent:
             facility_id=self.settings.facility_id,
             device_id=self.settings.device_id,
             reported_at=self.clock(),
-            software_version=__version__,
+            software_version=SOFTWARE_VERSION,
             uptime_s=time.monotonic() - self._started,
             outbox_pending=stats.pending,
             oldest_pending_at=oldest,

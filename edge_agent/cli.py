@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     edge = sub.add_parser("edge", help="the kiosk's edge agent")
     cmds = edge.add_subparsers(dest="edge_command", required=True)
     run = cmds.add_parser(
-        "run", help="run the agent (settings from WELFARE_EDGE_* and WELFARE_MQTT_*)"
+        "run",
+        help="run the agent (settings from WELFARE_FACILITY_ID, WELFARE_DEVICE_ID, "
+        "WELFARE_CREDENTIAL_KEY, WELFARE_MQTT__*, WELFARE_HARDWARE__*, ...)",
     )
     run.add_argument("--roster", type=Path, help="load this roster JSON file before starting")
     run.add_argument(
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    """Run until interrupted: readers (WELFARE_HW_*), and the kiosk UI's link if configured."""
+    """Run until interrupted: the hardware (settings.hardware), and the UI's link if configured."""
     settings = EdgeSettings()  # from the environment
     async with EdgeAgent(settings) as agent, contextlib.AsyncExitStack() as stack:
         if args.roster:
@@ -47,18 +49,19 @@ async def _serve(args: argparse.Namespace) -> None:
         if args.no_hardware:
             await asyncio.Event().wait()
         try:
-            from hardware.kiosk import run_hardware
+            from edge_agent.devices import run_hardware
         except ImportError:
             _LOG.warning("the hardware extra is not installed: no readers")
             await asyncio.Event().wait()
         else:
-            await run_hardware(agent)
+            await run_hardware(agent, settings.hardware)
 
 
 def _run(args: argparse.Namespace) -> int:
     """`welfare edge run`: SIGTERM (systemd stop) and Ctrl-C shut down cleanly."""
 
     async def main() -> None:
+        """Serve until cancelled; SIGTERM cancels this task."""
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
@@ -74,6 +77,7 @@ def _status(args: argparse.Namespace) -> int:
     """`welfare edge status`."""
 
     async def show() -> None:
+        """Open the device database without a broker and print its outbox counts."""
         settings = EdgeSettings()
         async with EdgeAgent(settings.model_copy(update={"mqtt": None})) as agent:
             stats = await agent.store.stats()

@@ -2,7 +2,6 @@
 
 from typing import Final
 
-DEFAULT_TIMEZONE: Final = "Asia/Seoul"
 # Publish at most this many events per MQTT message; a backlog drains in full batches.
 PUBLISH_BATCH: Final = 200
 # Events sent but not yet confirmed; past this the publisher waits for acks before sending more.

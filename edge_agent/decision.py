@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from broker.models import MemberStatus, ProgramSession, RosterMember
+from broker.models import ProgramSession, RosterMember
+from broker.vocabulary import MemberStatus
 
 
 def programs_on_now(programs: list[ProgramSession], local_now: datetime) -> list[ProgramSession]:

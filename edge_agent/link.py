@@ -15,6 +15,9 @@ Protocol, one JSON object per line in each direction:
   ``{"id": 7, "ok": false, "error": "..."}``; after ``subscribe``, pushes
   ``{"event": "tap", "result": {...}}`` for every tap result and
   ``{"event": "status", "status": {...}}`` whenever the status shown to people changes.
+
+A tap result carries ``outcome`` (an `Outcome` value, or null while the member must pick one
+of ``choices``), ``method``, ``event_id`` and the member's and program's display fields.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
-from broker.models import Gender, Method, ProgramKind, VisitorInfo
+from broker.models import VisitorInfo
+from broker.vocabulary import Gender, Method, Outcome, ProgramKind
 from edge_agent.decision import programs_on_now
-from edge_agent.models import ProgramChoice, TapResult, Verdict
+from edge_agent.models import ProgramChoice, TapResult
 
 if TYPE_CHECKING:
     from edge_agent.agent import EdgeAgent
@@ -54,9 +58,9 @@ class LinkError(RuntimeError):
 
 
 def tap_result_to_json(result: TapResult) -> dict[str, Any]:
-    """A TapResult as a JSON-ready dict."""
+    """A TapResult as a JSON-ready dict; `outcome` is null while the member must choose."""
     return {
-        "verdict": result.verdict.value,
+        "outcome": result.outcome.value if result.outcome is not None else None,
         "method": result.method.value,
         "event_id": str(result.event_id) if result.event_id else None,
         "member_ref": result.member_ref,
@@ -74,7 +78,7 @@ def tap_result_to_json(result: TapResult) -> dict[str, Any]:
 def tap_result_from_json(data: dict[str, Any]) -> TapResult:
     """Rebuild a TapResult sent over the link."""
     return TapResult(
-        verdict=Verdict(data["verdict"]),
+        outcome=Outcome(data["outcome"]) if data.get("outcome") is not None else None,
         method=Method(data["method"]),
         event_id=UUID(data["event_id"]) if data.get("event_id") else None,
         member_ref=data.get("member_ref"),

@@ -1,24 +1,11 @@
-"""What the edge agent tells its views (kiosk UI, buzzer) about a tap."""
+"""What the edge agent tells its views (kiosk UI, buzzer, printer) about a tap."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from uuid import UUID
 
-from broker.models import Method, Outcome, ProgramKind
-
-
-class Verdict(StrEnum):
-    """Outcome of a tap as a view shows it; `choose` asks the member to pick a class."""
-
-    ACCEPTED = Outcome.ACCEPTED.value
-    ALREADY_SERVED = Outcome.ALREADY_SERVED.value
-    UNKNOWN_CREDENTIAL = Outcome.UNKNOWN_CREDENTIAL.value
-    INACTIVE_MEMBER = Outcome.INACTIVE_MEMBER.value
-    NOT_ENROLLED = Outcome.NOT_ENROLLED.value
-    NO_SERVICE = Outcome.NO_SERVICE.value
-    CHOOSE = "choose"
+from broker.vocabulary import Method, Outcome, ProgramKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +19,13 @@ class ProgramChoice:
 
 @dataclass(frozen=True, slots=True)
 class TapResult:
-    """The local decision at a tap, already durable on the device when returned."""
+    """The local decision at a tap, already durable on the device when returned.
 
-    verdict: Verdict
+    `outcome` is the recorded event's outcome; None means nothing is decided yet because the
+    member must first choose one of `choices` (several classes are on now).
+    """
+
+    outcome: Outcome | None
     method: Method
     event_id: UUID | None = None
     member_ref: str | None = None
@@ -45,14 +36,24 @@ class TapResult:
     ticket_no: int | None = None
     choices: tuple[ProgramChoice, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        """A result asks for a choice exactly when it offers classes to choose from."""
+        if (self.outcome is None) != bool(self.choices):
+            raise ValueError("a tap result has choices exactly when its outcome is undecided")
+
+    @property
+    def needs_choice(self) -> bool:
+        """The member must pick a class before anything is recorded."""
+        return self.outcome is None
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """One stored event waiting for the center's confirmation."""
 
     seq: int
-    event_id: str
-    payload: str
+    event_id: UUID
+    payload: str  # the event as stored: AttendanceEvent JSON, exclude_none
 
 
 @dataclass(frozen=True, slots=True)

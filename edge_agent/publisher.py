@@ -14,8 +14,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from broker.const import QOS_AT_LEAST_ONCE, SCHEMA_VERSION
-from broker.models import DeviceConfig, IngestAck, Roster
+from broker.const import QOS_AT_LEAST_ONCE
+from broker.models import BatchHeader, DeviceConfig, IngestAck, Roster, encode_batch
 from broker.topics import Channel, topic
 from edge_agent.const import (
     KEEP_CONFIRMED_DAYS,
@@ -31,15 +31,6 @@ if TYPE_CHECKING:
     from edge_agent.agent import EdgeAgent
 
 _LOG = logging.getLogger(__name__)
-
-
-def batch_payload(*, facility_id: str, device_id: str, sent_at: str, rows: list[OutboxRow]) -> str:
-    """Build an AttendanceBatch document from stored event JSON without re-validating it."""
-    events = ",".join(r.payload for r in rows)
-    return (
-        f'{{"schema_version":{SCHEMA_VERSION},"facility_id":"{facility_id}",'
-        f'"device_id":"{device_id}","sent_at":"{sent_at}","events":[{events}]}}'
-    )
 
 
 class Publisher:
@@ -75,8 +66,7 @@ class Publisher:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         if self._mqtt.username:
-            password = self._mqtt.password.get_secret_value() if self._mqtt.password else None
-            client.username_pw_set(self._mqtt.username, password)
+            client.username_pw_set(self._mqtt.username, self._mqtt.password_value())
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
@@ -156,6 +146,13 @@ class Publisher:
 
     _resend_pending = False
 
+    def payload(self, rows: list[OutboxRow]) -> str:
+        """The AttendanceBatch document of stored events, sent now (events not re-validated)."""
+        header = BatchHeader(
+            facility_id=self._facility, device_id=self._device, sent_at=self._agent.clock()
+        )
+        return encode_batch(header, [row.payload for row in rows])
+
     async def _drain(self, client: mqtt.Client) -> None:
         """Send due events in order, in batches, within the in-flight window."""
         store = self._agent.store
@@ -175,12 +172,7 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=min(1.0, self._resend_after))
                 continue
-            payload = batch_payload(
-                facility_id=self._facility,
-                device_id=self._device,
-                sent_at=self._agent.clock().isoformat(),
-                rows=rows,
-            )
+            payload = self.payload(rows)
             info = client.publish(self._topic, payload, qos=QOS_AT_LEAST_ONCE)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 # Not connected after all: the rows stay due, wait for the reconnect.
@@ -198,7 +190,7 @@ class Publisher:
             try:
                 if channel is Channel.ACK:
                     ack = IngestAck.model_validate_json(payload)
-                    await store.acknowledge((str(e) for e in ack.committed), at=time.time())
+                    await store.acknowledge(ack.committed, at=time.time())
                     self._agent.publisher_wake.set()
                 elif channel is Channel.ROSTER:
                     await self._agent.load_roster(Roster.model_validate_json(payload))

@@ -11,17 +11,12 @@ from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from uuid import UUID
 
 import aiosqlite
 
-from broker.models import (
-    AttendanceEvent,
-    DeviceConfig,
-    Outcome,
-    ProgramSession,
-    Roster,
-    RosterMember,
-)
+from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
+from broker.vocabulary import Outcome
 from edge_agent.models import OutboxRow, OutboxStats
 
 SCHEMA = """
@@ -88,7 +83,7 @@ class EventOutbox(ABC):
         """Remember that these events went out at `at`."""
 
     @abstractmethod
-    async def acknowledge(self, event_ids: Iterable[str], *, at: float) -> int:
+    async def acknowledge(self, event_ids: Iterable[UUID], *, at: float) -> int:
         """Mark events confirmed by the center; returns how many were newly confirmed."""
 
 
@@ -288,7 +283,7 @@ class EdgeStore(EventOutbox):
             "AND (last_sent_at IS NULL OR last_sent_at < ?) ORDER BY seq LIMIT ?",
             (resend_before, limit),
         )
-        return [OutboxRow(int(r[0]), r[1], r[2]) for r in await cur.fetchall()]
+        return [OutboxRow(int(r[0]), UUID(r[1]), r[2]) for r in await cur.fetchall()]
 
     async def in_flight(self, *, resend_before: float) -> int:
         """Events sent recently and still waiting for their confirmation."""
@@ -321,7 +316,7 @@ class EdgeStore(EventOutbox):
                 "AND last_sent_at IS NOT NULL"
             )
 
-    async def acknowledge(self, event_ids: Iterable[str], *, at: float) -> int:
+    async def acknowledge(self, event_ids: Iterable[UUID], *, at: float) -> int:
         """Mark events confirmed by the center; returns how many were newly confirmed."""
         async with self._write:
             await self._db.execute("BEGIN IMMEDIATE")
@@ -329,7 +324,8 @@ class EdgeStore(EventOutbox):
                 cur = await self._db.executemany(
                     "UPDATE outbox SET confirmed_at = ? WHERE event_id = ? "
                     "AND confirmed_at IS NULL",
-                    [(at, e) for e in event_ids],
+                    # Ids are TEXT in SQLite, written by str() in _insert_outbox: same form.
+                    [(at, str(e)) for e in event_ids],
                 )
                 changed = cur.rowcount
                 await self._db.commit()

@@ -2,6 +2,7 @@
 
 Patterns differ in count as well as colour, for members who cannot tell red from green or
 cannot see the LED well: one short beep = done; two = already served today; three = refused.
+Which tap result gets which signal is decided by the edge agent, which wires the drivers.
 """
 
 from __future__ import annotations
@@ -9,15 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gpiozero import LED, Buzzer
 
 from broker.models import ReaderState
-from edge_agent.models import TapResult, Verdict
-
-if TYPE_CHECKING:
-    from edge_agent.agent import EdgeAgent
 
 
 class SignalKind(StrEnum):
@@ -27,17 +24,6 @@ class SignalKind(StrEnum):
     ALREADY_SERVED = "already_served"
     REFUSED = "refused"
     CHOOSE = "choose"  # look at the screen and pick a class
-
-
-def signal_kind(result: TapResult) -> SignalKind:
-    """The signal for a tap result."""
-    if result.verdict is Verdict.ACCEPTED:
-        return SignalKind.ACCEPTED
-    if result.verdict is Verdict.ALREADY_SERVED:
-        return SignalKind.ALREADY_SERVED
-    if result.verdict is Verdict.CHOOSE:
-        return SignalKind.CHOOSE
-    return SignalKind.REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +45,6 @@ class Signal(ABC):
     @abstractmethod
     def state(self) -> ReaderState:
         """The device's health as the agent reports it."""
-
-    def on_tap(self, result: TapResult) -> None:
-        """Agent listener: signal every tap result."""
-        self.show(signal_kind(result))
-
-    def attach(self, agent: EdgeAgent) -> None:
-        """Signal every tap the agent decides."""
-        agent.add_listener(self.on_tap)
 
 
 class GpioSignal(Signal):

@@ -17,9 +17,8 @@ from typing import Protocol
 import evdev
 from evdev import ecodes
 
-from broker.models import Method
-from hardware.hub import ReaderSink
-from hardware.readers import CredentialReader
+from broker.vocabulary import Method
+from hardware.readers import CredentialReader, ReaderSink
 
 _LOG = logging.getLogger(__name__)
 

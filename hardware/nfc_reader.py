@@ -16,7 +16,7 @@ from typing import Any
 import nfc
 import nfc.clf
 
-from broker.models import Method
+from broker.vocabulary import Method
 from hardware.readers import ReaderKind, ThreadedReader
 
 _LOG = logging.getLogger(__name__)

@@ -19,16 +19,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from escpos.escpos import Escpos
 from PIL import Image, ImageDraw, ImageFont
 
 from broker.models import ReaderState
+from hardware.config import KoreanMode
 
 _LOG = logging.getLogger(__name__)
 
-KoreanMode = Literal["image", "euc-kr"]
 FONT_DIRS = (Path("/usr/share/fonts/truetype/nanum"), Path("/usr/share/fonts/nanum"))
 FONT_FILES = ("NanumGothicBold.ttf", "NanumGothic.ttf", "NanumBarunGothicBold.ttf")
 # ESC/POS double-byte (Korean/Kanji) mode on and off, and the Korea international set.

@@ -1,17 +1,36 @@
-"""The card/NFC reader interface and the simulator the demo and tests use."""
+"""The card/NFC reader interface: what a reader reports to, the reader base classes, their
+supervision, and the simulator the demo and tests use.
+
+A reader knows nothing of the agent: it hands every raw identifier, exactly as the device
+produced it, to a `ReaderSink`, and reports its own health there. Normalising, debouncing and
+deciding are the sink's business (the edge agent's reader hub).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal, Protocol
 
-from broker.models import Method, ReaderState
-from hardware.hub import ReaderSink
+from broker.models import ReaderState
+from broker.vocabulary import Method
+
+_LOG = logging.getLogger(__name__)
 
 ReaderKind = Literal["card", "nfc"]
+
+
+class ReaderSink(Protocol):
+    """What a reader reports to: identifiers it read and its own health."""
+
+    async def credential(self, reader: str, raw: str, method: Method) -> None:
+        """Take one raw identifier as the reader produced it."""
+
+    def reader_state(self, reader: str, state: ReaderState) -> None:
+        """Take a change of the reader's health (plugged in, unplugged, error)."""
 
 
 class CredentialReader(ABC):
@@ -139,3 +158,27 @@ class SimulatedCardReader(CredentialReader):
     async def drain(self) -> None:
         """Wait until everything presented so far has been delivered."""
         await self._queue.join()
+
+
+async def supervise(reader: CredentialReader, sink: ReaderSink) -> None:
+    """Keep one reader running; an unexpected error is reported and the reader restarted."""
+    while True:
+        try:
+            await reader.run(sink)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _LOG.exception("reader %s crashed; restarting", reader.name)
+            sink.reader_state(
+                reader.name,
+                ReaderState(kind=reader.kind, connected=False, detail=f"error: {exc}"[:200]),
+            )
+            await asyncio.sleep(reader.retry_s)
+
+
+async def run_readers(readers: Iterable[CredentialReader], sink: ReaderSink) -> None:
+    """Run every reader until cancelled; one failing reader never stops the others."""
+    async with asyncio.TaskGroup() as group:
+        for reader in readers:
+            group.create_task(supervise(reader, sink), name=f"reader:{reader.name}")

@@ -1,45 +1,40 @@
-"""The central FastAPI app; the MQTT consumer starts and stops with it (lifespan)."""
+"""The central FastAPI app: its lifespan owns the database pool, the consumer and the refresher."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
-from ingest_api.api import pages, routes
-from ingest_api.consumer import IngestConsumer
-from ingest_api.core.config import IngestSettings
-from welfare import __version__
+from broker.const import SOFTWARE_VERSION
+from ingest_api.core.config import Settings
+from ingest_api.core.db import open_pool
+from ingest_api.figures.refresher import RollupRefresher
+from ingest_api.ingest.consumer import IngestConsumer
+from ingest_api.web import pages
+from ingest_api.web.api import figures, ops, registry
 
 _LOG = logging.getLogger(__name__)
-# Routers of other features, included when present.
-OPTIONAL_ROUTERS = ("ingest_api.api.registry", "ingest_api.api.figures")
 
 
-def _optional_routers() -> list[APIRouter]:
-    """Routers of features that are installed in this tree."""
-    found = []
-    for name in OPTIONAL_ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        found.append(module.router)
-    return found
-
-
-def create_app(settings: IngestSettings, *, consume: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     """Build the app; with `consume` the MQTT consumer runs for the app's lifetime."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = open_pool(settings)
+        app.state.pool = pool
+        refresher = (
+            RollupRefresher(pool, interval_s=settings.refresh_interval_s)
+            if settings.refresh_interval_s > 0
+            else None
+        )
         consumer = IngestConsumer(settings) if consume else None
         app.state.consumer = consumer
+        if refresher is not None:
+            refresher.start()
         if consumer is not None:
             consumer.start()
         try:
@@ -47,12 +42,17 @@ def create_app(settings: IngestSettings, *, consume: bool = True) -> FastAPI:
         finally:
             if consumer is not None:
                 consumer.stop()
+            if refresher is not None:
+                refresher.stop()
+            app.state.pool = None
+            pool.close()
 
-    app = FastAPI(title="Smart Welfare central service", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Smart Welfare central service", version=SOFTWARE_VERSION, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.consumer = None
-    app.include_router(routes.router)
-    app.include_router(pages.router)
-    for router in _optional_routers():
+    app.state.pool = None
+    for router in (ops.router, pages.router, registry.router, figures.router):
         app.include_router(router)
     return app

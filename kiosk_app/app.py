@@ -18,7 +18,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import NoTransition, Screen
 
-from broker.models import AGE_BANDS, Gender
+from broker.vocabulary import AGE_BANDS, Gender
 from edge_agent.link import LinkClient, LinkError, LinkStatus, ProgramCount
 from edge_agent.models import ProgramChoice, TapResult
 from kiosk_app import texts, theme

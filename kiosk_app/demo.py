@@ -8,18 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from broker.models import (
-    MemberStatus,
-    NameDisplay,
-    ProgramKind,
-    ProgramSession,
-    Roster,
-    RosterMember,
-)
+from broker.hashing import credential_hash
+from broker.models import ProgramSession, Roster, RosterMember
+from broker.vocabulary import MemberStatus, NameDisplay, ProgramKind
 from edge_agent.agent import EdgeAgent, utc_now
 from edge_agent.config import EdgeSettings
 from edge_agent.link import LinkServer
-from welfare.hashing import credential_hash
 
 # Monday 2026-11-23, 12:05 in Seoul: lunch is being served and two classes are on.
 DEMO_NOW = datetime(2026, 11, 23, 3, 5, tzinfo=UTC)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from broker.models import Outcome
+from broker.vocabulary import Outcome
 from edge_agent.link import LinkClient
-from edge_agent.models import TapResult, Verdict
+from edge_agent.models import TapResult
 from kiosk_app import demo
 from kiosk_app.pin import hash_pin
 from kiosk_app.settings import KioskSettings
@@ -364,7 +364,7 @@ async def _bench(ui: Ui, taps: int) -> BenchResult:
         before = ui.app.results_shown
         start = time.perf_counter()
         result = await ui.reader.tap(card)
-        if result.verdict is not Verdict.ACCEPTED:
+        if result.outcome is not Outcome.ACCEPTED:
             raise RuntimeError(f"bench tap {card} was not accepted: {result}")
         target = before + 1
         await wait_until(

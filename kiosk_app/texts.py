@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker.models import ProgramKind
-from edge_agent.models import TapResult, Verdict
+from broker.vocabulary import Outcome, ProgramKind
+from edge_agent.models import TapResult
 
 IDLE_PROMPT = "카드를 대 주세요"
 IDLE_HINT = "회원카드나 휴대폰을 아래 단말기에 대 주세요"
@@ -40,7 +40,9 @@ def present(result: TapResult) -> Presentation:
     """Turn a tap result into what the member sees and hears."""
     name = _name(result)
     program = result.program_name or ""
-    if result.verdict is Verdict.ACCEPTED:
+    if result.outcome is None:  # several classes on now: the member picks one first
+        return Presentation("choose", "choose", "들으실 수업을 눌러 주세요", name, "", "", False)
+    if result.outcome is Outcome.ACCEPTED:
         if result.program_kind is ProgramKind.MEAL:
             return Presentation(
                 "success",
@@ -52,24 +54,22 @@ def present(result: TapResult) -> Presentation:
                 False,
             )
         return Presentation("success", "success", "출석되었습니다", name, program, "", False)
-    if result.verdict is Verdict.ALREADY_SERVED:
+    if result.outcome is Outcome.ALREADY_SERVED:
         if result.program_kind is ProgramKind.MEAL:
             headline, detail = "오늘 이미 식사하셨습니다", f"{program} · 번호표는 한 번만 드립니다"
         else:
             headline, detail = "이미 출석하셨습니다", f"{program} · 다시 찍지 않으셔도 됩니다"
         return Presentation("already", "already", headline, name, detail, "", True)
-    if result.verdict is Verdict.CHOOSE:
-        return Presentation("choose", "choose", "들으실 수업을 눌러 주세요", name, "", "", False)
     refusals = {
-        Verdict.UNKNOWN_CREDENTIAL: ("등록되지 않은 카드입니다", "직원에게 문의해 주세요"),
-        Verdict.INACTIVE_MEMBER: ("이용이 중지된 회원입니다", "직원에게 문의해 주세요"),
-        Verdict.NOT_ENROLLED: (
+        Outcome.UNKNOWN_CREDENTIAL: ("등록되지 않은 카드입니다", "직원에게 문의해 주세요"),
+        Outcome.INACTIVE_MEMBER: ("이용이 중지된 회원입니다", "직원에게 문의해 주세요"),
+        Outcome.NOT_ENROLLED: (
             "신청하지 않은 프로그램입니다",
             f"{program} · 직원에게 문의해 주세요" if program else "직원에게 문의해 주세요",
         ),
-        Verdict.NO_SERVICE: (NO_SERVICE_NOW, "시간표를 확인하시거나 직원에게 문의해 주세요"),
+        Outcome.NO_SERVICE: (NO_SERVICE_NOW, "시간표를 확인하시거나 직원에게 문의해 주세요"),
     }
-    headline, detail = refusals[result.verdict]
+    headline, detail = refusals[result.outcome]
     # Staff can only let in a known member into a known program.
     can_override = result.member_ref is not None and result.program_id is not None
     return Presentation("refused", "refused", headline, name, detail, "", can_override)

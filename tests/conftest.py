@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from broker.auth import INGEST_USER, DeviceIdentity
-from ingest_api.consumer import IngestConsumer
+from broker.config import MqttSettings
+from ingest_api.ingest.consumer import IngestConsumer
 from welfare.services.mosquitto import MosquittoServer, find_mosquitto
 
 
@@ -32,7 +33,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture
 def database_url(pg_server: object) -> str:
     """A fresh, migrated database for one test."""
-    from ingest_api.db.migrate import migrate
+    from ingest_api.core.migrate import migrate
     from welfare.services.postgres import PostgresServer
 
     assert isinstance(pg_server, PostgresServer)
@@ -88,18 +89,16 @@ IngestFactory = Callable[..., "IngestConsumer"]
 @pytest.fixture
 def ingest_factory(database_url: str) -> Iterator[IngestFactory]:
     """Start ingest consumers against a broker and the test database; all stopped at the end."""
-    from ingest_api.core.config import IngestSettings
+    from ingest_api.core.config import Settings
 
     running: list[IngestConsumer] = []
 
     def make(
         broker: MosquittoServer, *, consumer_id: str = "ingest-1", **kw: object
     ) -> IngestConsumer:
-        settings = IngestSettings(
+        settings = Settings(
             database_url=database_url,
-            mqtt_host="127.0.0.1",
-            mqtt_port=broker.port,
-            mqtt_password=ingest_password(broker),
+            mqtt=MqttSettings(port=broker.port, password=ingest_password(broker)),
             consumer_id=consumer_id,
             **kw,  # type: ignore[arg-type]
         )

@@ -40,3 +40,53 @@ def mqtt_client(port: int, username: str, password: str, client_id: str) -> mqtt
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
+
+
+def count_by_rules(url: str) -> dict[tuple[str, str | None], tuple[int, int]]:
+    """(unique persons, person-visits) per (facility, program) and per (facility, None).
+
+    Written from the rules as the centers agreed them (table 3-2), in Python over the raw
+    rows, not with the figures engine's SQL: a person counts once however many programs they
+    attend; a person-visit is one person on one day in one program (`member_day`); programs
+    whose rule is not in the figures and refused taps never count; people registered at two
+    centers are one person (their person_id). Only the visit units the samples use are known.
+    """
+    with psycopg.connect(url) as conn:
+        rules = {
+            r[0]: (r[1], r[2], r[3])
+            for r in conn.execute(
+                "SELECT p.program_id, r.visit_unit, r.counts_unique, r.in_figures"
+                " FROM programs p JOIN counting_rules r USING (rule_id)"
+            )
+        }
+        person: dict[str, str] = {
+            str(r[0]): str(r[1]) for r in conn.execute("SELECT member_ref, person_id FROM members")
+        }
+        taps = conn.execute(
+            "SELECT facility_id, program_id, member_ref, service_date, outcome"
+            " FROM attendance_events"
+        ).fetchall()
+        contacts = conn.execute(
+            "SELECT facility_id, program_id, contact_code, service_date FROM community_contacts"
+            " WHERE program_id IS NOT NULL"
+        ).fetchall()
+    seen: list[tuple[str, str, str, Any]] = [
+        (f, p, m, d) for f, p, m, d, outcome in taps if outcome == "accepted" and p and m
+    ]
+    seen += [(f, p, code, d) for f, p, code, d in contacts]
+    persons: dict[tuple[str, str | None], set[str]] = {}
+    visits: dict[tuple[str, str | None], set[tuple[str, str, Any]]] = {}
+    for facility, program, ref, day in seen:
+        if program not in rules:  # a program the registry does not know is not counted
+            continue
+        visit_unit, counts_unique, in_figures = rules[program]
+        assert visit_unit in ("member_day", "none"), f"no independent count for {visit_unit}"
+        if not in_figures:
+            continue
+        who = person.get(ref, ref)
+        for key in ((facility, program), (facility, None)):
+            if counts_unique:
+                persons.setdefault(key, set()).add(who)
+            if visit_unit == "member_day":
+                visits.setdefault(key, set()).add((who, program, day))
+    return {k: (len(persons.get(k, ())), len(visits.get(k, ()))) for k in persons | visits}

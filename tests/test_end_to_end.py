@@ -10,10 +10,11 @@ from pathlib import Path
 import psycopg
 
 from broker.auth import DeviceIdentity
+from broker.config import MqttSettings
 from edge_agent.agent import EdgeAgent
-from edge_agent.config import EdgeSettings, MqttSettings
+from edge_agent.config import EdgeSettings
 from tests.conftest import BrokerFactory, IngestFactory
-from welfare.sample_data import CENTERS, Tap, day_of_taps, people, roster_for
+from welfare.sample.centers import CENTERS, Tap, day_of_taps, people, roster_for
 from welfare.services.mosquitto import MosquittoServer
 
 KEY = b"e2e-test-credential-key-32-bytes"

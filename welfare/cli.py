@@ -13,7 +13,6 @@ from collections.abc import Sequence
 COMPONENT_CLIS = (
     "edge_agent.cli",
     "ingest_api.cli",
-    "ingest_api.figures.cli",
     "broker.cli",
     "kiosk_app.cli",
     "hardware.cli",

@@ -21,16 +21,16 @@ Dim = Literal[
 ]
 DIMS: Final[tuple[str, ...]] = Dim.__args__  # type: ignore[attr-defined]
 Source = Literal["rollup", "raw"]
-# The relation each source reads; both have the same columns.
-SOURCES: Final[dict[str, str]] = {
+# The relations each source reads, by grain: whole months read the month × program × person
+# rows, other spans of days the day × program × person rows. Rollup and raw have the same
+# columns (the raw views recount from attendance_events, for checks and benchmarks).
+MONTH_SOURCES: Final[dict[str, str]] = {
     "rollup": "figures_member_month",
     "raw": "figures_raw_member_month",
 }
-FIGURES: Final = ("unique_persons", "person_visits", "cases")
-FIGURE_LABELS: Final[dict[str, str]] = {
-    "unique_persons": "실인원",
-    "person_visits": "연인원",
-    "cases": "건",
+DAY_SOURCES: Final[dict[str, str]] = {
+    "rollup": "figures_member_day",
+    "raw": "figures_raw_member_day",
 }
 UNKNOWN: Final = "unknown"
 LEVELS: Final = ("total", "facility", "function", "business_area", "unit_business", "program")

@@ -11,19 +11,12 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from broker.vocabulary import FEE_LABELS, FIGURE_LABELS, FUNCTION_LABELS, FeeType, Figure, Function
+from ingest_api.figures.const import LEVEL_LABELS
 from ingest_api.figures.models import Block, Figures, QuarterlyReport, ReportRow
-from ingest_api.registry.const import FEE_LABELS, FUNCTION_LABELS
 
 Value = int | float | str | None
 
-_LEVEL_LABELS = {
-    "total": "합계",
-    "facility": "복지관",
-    "function": "기능",
-    "business_area": "사업분야",
-    "unit_business": "단위사업",
-    "program": "세부프로그램",
-}
 _FIXED = ("구분", "기능", "사업분야", "단위사업", "세부프로그램", "요금")
 # Within each period: (group, leaf, block part, figure).
 _PERIOD_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
@@ -44,7 +37,7 @@ _PERIOD_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("무료", "연인원", "free", "person_visits"),
     ("무료", "건", "free", "cases"),
 )
-_FIGURES = (("실인원", "unique_persons"), ("연인원", "person_visits"), ("건", "cases"))
+_FIGURES = tuple((FIGURE_LABELS[f], f.value) for f in Figure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +58,12 @@ class Column:
 def _fixed(row: ReportRow) -> list[str]:
     """The hierarchy columns of a row."""
     return [
-        _LEVEL_LABELS[row.level] if row.level != "facility" else (row.facility_id or ""),
-        FUNCTION_LABELS.get(row.function or "", ""),
+        LEVEL_LABELS[row.level] if row.level != "facility" else (row.facility_id or ""),
+        FUNCTION_LABELS[Function(row.function)] if row.function else "",
         row.business_area or "",
         row.unit_business or "",
         row.label if row.level in ("program", "total", "facility") else "",
-        FEE_LABELS.get(row.fee_type or "", ""),
+        FEE_LABELS[FeeType(row.fee_type)] if row.fee_type else "",
     ]
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest_api.registry.models import Targets
+
 
 class _Model(BaseModel):
     """Base: unknown fields are mistakes."""
@@ -39,6 +41,16 @@ class FigureRow(_Model):
         )
 
 
+class FacilityFigures(_Model):
+    """The figures of a facility (program_id None) or of one of its programs, over a period."""
+
+    facility_id: str
+    program_id: str | None
+    unique_persons: int
+    person_visits: int
+    cases: int
+
+
 class Block(_Model):
     """One period's columns of the form: total, 남/여, 유료/감면/무료."""
 
@@ -48,14 +60,6 @@ class Block(_Model):
     paid: Figures = Field(default_factory=Figures)
     reduced: Figures = Field(default_factory=Figures)
     free: Figures = Field(default_factory=Figures)
-
-
-class TargetFigures(_Model):
-    """Yearly targets; None where no target is set (or, for unique persons, can be derived)."""
-
-    unique_persons: int | None = None
-    person_visits: int | None = None
-    cases: int | None = None
 
 
 class Achievement(_Model):
@@ -78,7 +82,7 @@ class ReportRow(_Model):
     label: str
     fee_type: str | None = None
     periods: dict[str, Block]
-    target: TargetFigures
+    target: Targets
     year_to_date: Figures
     achievement: Achievement
 

@@ -8,17 +8,18 @@ from typing import Any
 
 import psycopg
 
-from ingest_api.figures import rollup
-from ingest_api.figures.aggregator import Period, Scope, compute_sets, quarter_periods
+from broker.vocabulary import FUNCTION_LABELS, Function
 from ingest_api.figures.const import Dim, Source
+from ingest_api.figures.engine import Period, Scope, compute_sets, quarter_periods
 from ingest_api.figures.models import (
     Achievement,
     Block,
+    FacilityFigures,
     QuarterlyReport,
     ReportRow,
-    TargetFigures,
 )
-from ingest_api.registry.const import CITY, FUNCTION_LABELS, FUNCTIONS
+from ingest_api.registry.const import CITY
+from ingest_api.registry.models import Targets
 
 # Dimensions that identify a row of each level.
 _LEVEL_DIMS: dict[str, tuple[Dim, ...]] = {
@@ -43,7 +44,7 @@ class _ProgramInfo:
     business_area: str
     unit_business: str
     fee_type: str
-    targets: TargetFigures
+    targets: Targets
 
 
 def _programs(
@@ -68,15 +69,13 @@ def _programs(
             business_area=r[4],
             unit_business=r[5],
             fee_type=r[6],
-            targets=TargetFigures(unique_persons=r[7], person_visits=r[8], cases=r[9]),
+            targets=Targets(unique_persons=r[7], person_visits=r[8], cases=r[9]),
         )
         for r in rows
     ]
 
 
-def _node_targets(
-    conn: psycopg.Connection[Any], *, year: int
-) -> dict[tuple[str, str], TargetFigures]:
+def _node_targets(conn: psycopg.Connection[Any], *, year: int) -> dict[tuple[str, str], Targets]:
     """Explicit targets of hierarchy nodes, by (facility or '*', node)."""
     rows = conn.execute(
         "SELECT facility_id, node, unique_persons, person_visits, cases FROM node_targets"
@@ -84,12 +83,11 @@ def _node_targets(
         (year,),
     ).fetchall()
     return {
-        (r[0], r[1]): TargetFigures(unique_persons=r[2], person_visits=r[3], cases=r[4])
-        for r in rows
+        (r[0], r[1]): Targets(unique_persons=r[2], person_visits=r[3], cases=r[4]) for r in rows
     }
 
 
-def _sum_targets(explicit: TargetFigures | None, children: list[_ProgramInfo]) -> TargetFigures:
+def _sum_targets(explicit: Targets | None, children: list[_ProgramInfo]) -> Targets:
     """A node's target: explicit where set; else the sum of its programs' for visits and cases.
 
     Unique persons are never summed (a person in two programs is one person), so a node has a
@@ -101,7 +99,7 @@ def _sum_targets(explicit: TargetFigures | None, children: list[_ProgramInfo]) -
         present = [v for v in values if v is not None]
         return sum(present) if present else None
 
-    return TargetFigures(
+    return Targets(
         unique_persons=explicit.unique_persons if explicit else None,
         person_visits=(
             explicit.person_visits
@@ -126,13 +124,14 @@ def build_quarterly_report(
     year: int,
     quarter: int,
     source: Source = "rollup",
-    refresh: bool = True,
 ) -> QuarterlyReport:
-    """The quarterly report of a facility (or of the city with facility_id None)."""
+    """The quarterly report of a facility (or of the city with facility_id None).
+
+    A pure read: the rollup is kept current by the ingest's background refresh (or by the
+    caller, as `welfare report` does), never by asking for a report.
+    """
     if quarter not in (1, 2, 3, 4):
         raise ValueError("quarter must be 1-4")
-    if refresh and source == "rollup":
-        rollup.refresh(conn)
     if facility_id is not None:
         found = conn.execute(
             "SELECT name FROM facilities WHERE facility_id = %s", (facility_id,)
@@ -215,7 +214,7 @@ def build_quarterly_report(
     )
     for p in programs:
         tree[p.function][p.business_area][p.unit_business].append(p)
-    for function in FUNCTIONS:
+    for function in Function:
         if function not in tree:
             continue
         in_function = [p for a in tree[function].values() for u in a.values() for p in u]
@@ -225,7 +224,7 @@ def build_quarterly_report(
             f"{FUNCTION_LABELS[function]} 소계",
             in_function,
             f"function:{function}",
-            info={"facility_id": facility_id, "function": function},
+            info={"facility_id": facility_id, "function": function.value},
         )
         for area in sorted(tree[function]):
             in_area = [p for u in tree[function][area].values() for p in u]
@@ -235,13 +234,17 @@ def build_quarterly_report(
                 f"{area} 소계",
                 in_area,
                 f"area:{function}/{area}",
-                info={"facility_id": facility_id, "function": function, "business_area": area},
+                info={
+                    "facility_id": facility_id,
+                    "function": function.value,
+                    "business_area": area,
+                },
             )
             for unit in sorted(tree[function][area]):
                 in_unit = tree[function][area][unit]
                 unit_info: dict[str, str | None] = {
                     "facility_id": facility_id,
-                    "function": function,
+                    "function": function.value,
                     "business_area": area,
                     "unit_business": unit,
                 }
@@ -265,8 +268,8 @@ def build_quarterly_report(
                         fee=p.fee_type,
                         info={**unit_info, "program_id": p.program_id},
                     )
-    first = periods[3].first_month
-    last = periods[3].as_of
+    first = periods[3].first_day
+    last = periods[3].last_day
     return QuarterlyReport(
         facility_id=facility_id,
         facility_name=facility_name,
@@ -317,3 +320,36 @@ def _cells(
                 elif row.key[split] in _SPLIT_FIELDS:
                     setattr(block, _SPLIT_FIELDS[row.key[split]], row.figures())
     return blocks
+
+
+def facility_figures(
+    conn: psycopg.Connection[Any],
+    *,
+    period: Period,
+    facility_id: str | None = None,
+    source: Source = "rollup",
+) -> list[FacilityFigures]:
+    """Each facility's figures and its programs' over a period (the overview and the demo).
+
+    Counted by the engine like every other figure: the counting rules apply, excluded programs
+    do not count, and a member counted at two of a facility's programs is one unique person.
+    """
+    scope = Scope(facility_id=facility_id)
+    found = compute_sets(
+        conn,
+        periods=[period],
+        sets=[("facility",), ("facility", "program")],
+        scope=scope,
+        source=source,
+    )
+    rows = [
+        FacilityFigures(facility_id=r.key["facility"], program_id=None, **r.figures().model_dump())
+        for r in found[("facility",)]
+    ] + [
+        FacilityFigures(
+            facility_id=r.key["facility"], program_id=r.key["program"], **r.figures().model_dump()
+        )
+        for r in found[("facility", "program")]
+    ]
+    rows.sort(key=lambda r: (r.facility_id, r.program_id is not None, r.program_id or ""))
+    return rows

@@ -28,6 +28,14 @@ def uses_timescale(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
+def pending(conn: psycopg.Connection[Any]) -> bool:
+    """Whether a refresh has anything to do (TimescaleDB tracks its own invalidations)."""
+    if uses_timescale(conn):
+        return True
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM figures_dirty)").fetchone()
+    return bool(row and row[0])
+
+
 def refresh(conn: psycopg.Connection[Any]) -> RefreshResult:
     """Bring the rollups up to date with every committed raw row (exact, idempotent).
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Final, Literal, LiteralString
 
 import psycopg
+from psycopg import sql
 
-from ingest_api.figures.aggregator import Period, Scope, compute
-from ingest_api.figures.const import SOURCES, Dim, Source
+from ingest_api.figures.const import MONTH_SOURCES, Dim, Source
+from ingest_api.figures.engine import Period, Scope, compute
 from ingest_api.figures.models import CountRow, DuplicateService, ProgramsPerPerson, Statistics
 
 KindLevel = Literal["unit_business", "business_area"]
 
-_PERSON_KEY = "coalesce(pe.person_id, r.person_ref)"
-_FROM = """
+# The same person key and program rules as the figures engine (engine.py).
+_FROM: Final[LiteralString] = """
 FROM {source} AS r
 JOIN programs AS p ON p.program_id = r.program_id
 JOIN counting_rules AS cr ON cr.rule_id = p.rule_id AND cr.in_figures AND cr.counts_unique
@@ -22,6 +23,11 @@ LEFT JOIN figures_persons AS pe ON pe.person_ref = r.person_ref
 WHERE r.month BETWEEN %(first)s AND %(last)s
   AND (%(facility)s::text IS NULL OR p.facility_id = %(facility)s)
 """
+
+
+def _rows(source: Source) -> sql.Composable:
+    """The counted rows of programs that count unique persons, in a period and facility."""
+    return sql.SQL(_FROM).format(source=sql.Identifier(MONTH_SOURCES[source]))
 
 
 def _users(
@@ -41,12 +47,12 @@ def programs_per_person(
     source: Source = "rollup",
 ) -> list[ProgramsPerPerson]:
     """How many people used 1, 2, 3, … programs in the period."""
-    query = (
-        f"SELECT n, count(*) FROM (SELECT {_PERSON_KEY} AS person, count(DISTINCT p.program_id)"
-        f" AS n {_FROM.format(source=SOURCES[source])} GROUP BY 1) AS x GROUP BY n ORDER BY n"
-    )
+    query = sql.SQL(
+        "SELECT n, count(*) FROM (SELECT coalesce(pe.person_id, r.person_ref) AS person,"
+        " count(DISTINCT p.program_id) AS n {rows} GROUP BY 1) AS x GROUP BY n ORDER BY n"
+    ).format(rows=_rows(source))
     rows = conn.execute(
-        query.encode(), {"first": first_month, "last": last_month, "facility": facility_id}
+        query, {"first": first_month, "last": last_month, "facility": facility_id}
     ).fetchall()
     return [ProgramsPerPerson(programs=int(r[0]), persons=int(r[1])) for r in rows]
 
@@ -60,22 +66,23 @@ def duplicate_service(
     source: Source = "rollup",
 ) -> list[DuplicateService]:
     """People served by the same kind of service at more than one center (the city's view)."""
-    kind = "p.unit_business" if level == "unit_business" else "p.business_area"
-    query = f"""
+    query = sql.SQL(
+        """
         SELECT person, kind, array_agg(facility ORDER BY facility),
                array_agg(visits ORDER BY facility)
         FROM (
-            SELECT {_PERSON_KEY} AS person, {kind} AS kind, p.facility_id AS facility,
-                   sum(r.days)::integer AS visits
-            {_FROM.format(source=SOURCES[source])}
+            SELECT coalesce(pe.person_id, r.person_ref) AS person, {kind} AS kind,
+                   p.facility_id AS facility, sum(r.days)::integer AS visits
+            {rows}
             GROUP BY 1, 2, 3
         ) AS per_facility
         GROUP BY person, kind
         HAVING count(*) > 1
         ORDER BY kind, person
-    """
+        """
+    ).format(rows=_rows(source), kind=sql.Identifier("p", level))
     rows = conn.execute(
-        query.encode(), {"first": first_month, "last": last_month, "facility": None}
+        query, {"first": first_month, "last": last_month, "facility": None}
     ).fetchall()
     return [
         DuplicateService(
@@ -97,7 +104,7 @@ def statistics(
     source: Source = "rollup",
 ) -> Statistics:
     """Users by gender, age band, neighbourhood and program, and programs per person."""
-    period = Period("period", first_month, last_month)
+    period = Period.months("period", first_month, last_month)
     scope = Scope(facility_id=facility_id)
     total = compute(conn, periods=[period], dims=[], scope=scope, source=source)
     return Statistics(

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 
+from broker.hashing import credential_hash, normalize_credential
 from ingest_api.registry import store
 from ingest_api.registry.audit import write_audit
 from ingest_api.registry.models import (
@@ -27,7 +28,6 @@ from ingest_api.registry.models import (
     Program,
     Targets,
 )
-from welfare.hashing import credential_hash, normalize_credential
 
 Kind = Literal["members", "programs"]
 Progress = Callable[[int], None]

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from broker.models import AGE_BANDS
-from ingest_api.registry.const import (
-    ID_PATTERN,
+from broker.vocabulary import (
+    AgeBand,
     ConsentKind,
+    EntityId,
     FeeType,
-    FunctionId,
-    GenderId,
-    StatusId,
+    Function,
+    Gender,
+    MemberRef,
+    MemberStatus,
+    VisitorCode,
 )
+from ingest_api.registry.const import CITY
 
-EntityId = Annotated[str, Field(pattern=ID_PATTERN)]
 Count = Annotated[int, Field(ge=0)]
 
 
 class _Model(BaseModel):
-    """Base: unknown fields are mistakes."""
+    """Base: unknown fields are mistakes; enums stay plain values, as the database holds them."""
 
-    model_config = ConfigDict(extra="forbid")
-
-
-def _check_band(value: str) -> str:
-    """Only the agreed age bands."""
-    if value not in AGE_BANDS:
-        raise ValueError(f"age_band must be one of {', '.join(AGE_BANDS)}")
-    return value
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
 class Facility(_Model):
@@ -68,7 +63,7 @@ class Program(_Model):
     program_id: EntityId
     facility_id: EntityId
     name: str = Field(min_length=1, max_length=120)
-    function: FunctionId
+    function: Function
     business_area: str = Field(min_length=1, max_length=80)
     unit_business: str = Field(min_length=1, max_length=80)
     purpose: str = Field(default="", max_length=500)
@@ -92,7 +87,9 @@ class NodeTarget(_Model):
     """An explicit yearly target of a hierarchy node ('facility', 'function:…', …)."""
 
     year: int = Field(ge=2000, le=2100)
-    facility_id: str = Field(pattern=r"^(\*|[A-Za-z0-9_-]{1,64})$")
+    facility_id: EntityId | Literal["*"] = Field(
+        description=f"A facility, or {CITY!r} for the city."
+    )
     node: str = Field(min_length=1, max_length=300)
     targets: Targets
 
@@ -108,17 +105,17 @@ class Consent(_Model):
 class MemberIn(_Model):
     """A member as staff register them; card/NFC identifiers arrive raw and are hashed at once."""
 
-    member_ref: EntityId
+    member_ref: MemberRef
     facility_id: EntityId
     display_name: str = Field(min_length=1, max_length=40)
-    gender: GenderId | None = None
+    gender: Gender | None = None
     birth_date: date | None = None
     recipient: bool = False
     disability: bool = False
     phone: str | None = Field(default=None, pattern=r"^[0-9+\-() ]{7,20}$")
     neighbourhood: str | None = Field(default=None, max_length=40)
     main_needs: list[str] = Field(default_factory=list, max_length=10)
-    status: StatusId = "active"
+    status: MemberStatus = MemberStatus.ACTIVE
     consents: list[Consent] = Field(default_factory=list)
     card_uids: list[str] = Field(default_factory=list, description="Raw; stored only hashed.")
     nfc_uids: list[str] = Field(default_factory=list, description="Raw; stored only hashed.")
@@ -134,14 +131,14 @@ class Member(_Model):
     facility_id: str
     person_id: str
     display_name: str
-    gender: GenderId | None
+    gender: Gender | None
     birth_year: int | None
     recipient: bool
     disability: bool
     phone_masked: str | None
     neighbourhood: str | None
     main_needs: list[str]
-    status: StatusId
+    status: MemberStatus
     consents: list[Consent]
     credential_count: int
     programs: dict[str, FeeType | None]
@@ -158,36 +155,32 @@ class MemberSensitive(_Model):
 class StatusChange(_Model):
     """A change of a member's status (moved out and deceased leave every roster)."""
 
-    status: StatusId
+    status: MemberStatus
 
 
 class VisitorIn(_Model):
     """A one-off visitor registered by staff: only ID code, gender, age band, neighbourhood."""
 
-    visitor_code: str = Field(pattern=r"^V-[A-Za-z0-9]{1,32}-[0-9]{8}-[0-9]{4}$")
+    visitor_code: VisitorCode
     facility_id: EntityId
-    gender: GenderId
-    age_band: str
+    gender: Gender
+    age_band: AgeBand
     neighbourhood: str = Field(min_length=1, max_length=40)
     purpose: str = Field(default="", max_length=80)
-
-    _band = field_validator("age_band")(_check_band)
 
 
 class ContactIn(_Model):
     """A resident met during community organizing."""
 
-    contact_code: EntityId
+    contact_code: MemberRef
     facility_id: EntityId
     program_id: EntityId | None = None
-    gender: GenderId
-    age_band: str
+    gender: Gender
+    age_band: AgeBand
     neighbourhood: str = Field(min_length=1, max_length=40)
     place: str = Field(min_length=1, max_length=80)
-    met_at: datetime
+    met_at: AwareDatetime
     needs: str = Field(default="", max_length=500)
-
-    _band = field_validator("age_band")(_check_band)
 
 
 class ImportIssue(_Model):

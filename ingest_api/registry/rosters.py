@@ -1,17 +1,19 @@
-"""Who belongs on a kiosk roster: active members enrolled in its programs, hashed cards only."""
+"""Kiosk rosters from the registry: who belongs on one, and issuing it to its device."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import psycopg
+import paho.mqtt.client as mqtt
 
-from broker.models import RosterMember
+from broker.const import QOS_AT_LEAST_ONCE
+from broker.models import Roster, RosterMember
+from broker.topics import Channel, topic
+from ingest_api.core.db import Conn
 
 
 def roster_members(
-    conn: psycopg.Connection[Any], *, facility_id: str, program_ids: Sequence[str]
+    conn: Conn, *, facility_id: str, program_ids: Sequence[str]
 ) -> list[RosterMember]:
     """Active members of a facility enrolled (now) in any of the programs, with their hashes.
 
@@ -43,3 +45,30 @@ def roster_members(
         )
         for r in rows
     ]
+
+
+def record_roster(conn: Conn, *, roster: Roster) -> None:
+    """Remember that this roster version was issued to its device (the ingest checks events)."""
+    conn.execute(
+        "INSERT INTO device_rosters (facility_id, device_id, version, issued_at, members) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (
+            roster.facility_id,
+            roster.device_id,
+            roster.version,
+            roster.issued_at,
+            len(roster.members),
+        ),
+    )
+
+
+def issue_roster(conn: Conn, client: mqtt.Client, *, roster: Roster) -> mqtt.MQTTMessageInfo:
+    """Record the roster, then publish it retained to the device (it replaces the last)."""
+    with conn.transaction():
+        record_roster(conn, roster=roster)
+    return client.publish(
+        topic(roster.facility_id, roster.device_id, Channel.ROSTER),
+        roster.model_dump_json(),
+        qos=QOS_AT_LEAST_ONCE,
+        retain=True,
+    )

@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 
-import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
+from broker.const import DEFAULT_TIMEZONE
+from broker.hashing import credential_hash
+from ingest_api.core.db import Conn
 from ingest_api.registry.identity import identity_hash, mask_phone, person_id_for
 from ingest_api.registry.models import (
     Consent,
@@ -24,10 +27,8 @@ from ingest_api.registry.models import (
     Targets,
     VisitorIn,
 )
-from welfare.hashing import credential_hash
 
 Change = Literal["inserted", "updated", "unchanged"]
-Conn = psycopg.Connection[Any]
 
 _PROGRAM_COLS = (
     "facility_id",
@@ -65,18 +66,25 @@ class RegistryError(ValueError):
 
 def _upsert(conn: Conn, *, table: str, key: str, values: dict[str, Any]) -> Change:
     """Insert or update one row, touching nothing when every value is already stored."""
-    cols = list(values)
-    data_cols = [c for c in values if c != key]
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data_cols)
-    stored = ", ".join(f"{table}.{c}" for c in data_cols)
-    new = ", ".join(f"EXCLUDED.{c}" for c in data_cols)
-    touch = ", updated_at = now()" if table in ("programs", "members") else ""
-    sql = (
-        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {sets}{touch} "
-        f"WHERE ({stored}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0)"
+    cols = [sql.Identifier(c) for c in values]
+    data = [sql.Identifier(c) for c in values if c != key]
+    name = sql.Identifier(table)
+    touch = sql.SQL(", updated_at = now()" if table in ("programs", "members") else "")
+    query = sql.SQL(
+        "INSERT INTO {table} ({cols}) VALUES ({values}) "
+        "ON CONFLICT ({key}) DO UPDATE SET {sets}{touch} "
+        "WHERE ({stored}) IS DISTINCT FROM ({new}) RETURNING (xmax = 0)"
+    ).format(
+        table=name,
+        cols=sql.SQL(", ").join(cols),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+        key=sql.Identifier(key),
+        sets=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in data),
+        touch=touch,
+        stored=sql.SQL(", ").join(sql.SQL("{t}.{c}").format(t=name, c=c) for c in data),
+        new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in data),
     )
-    row = conn.execute(sql.encode(), list(values.values())).fetchone()
+    row = conn.execute(query, list(values.values())).fetchone()
     if row is None:
         return "unchanged"
     return "inserted" if row[0] else "updated"
@@ -408,7 +416,7 @@ def register_visitor(conn: Conn, *, visitor: VisitorIn) -> Change:
     return "inserted" if cur.rowcount else "unchanged"
 
 
-def register_contact(conn: Conn, *, contact: ContactIn, timezone: str = "Asia/Seoul") -> Change:
+def register_contact(conn: Conn, *, contact: ContactIn, timezone: str = DEFAULT_TIMEZONE) -> Change:
     """Record a resident met during community organizing (counted under its program)."""
     cur = conn.execute(
         "INSERT INTO community_contacts (contact_code, facility_id, program_id, gender, age_band,"

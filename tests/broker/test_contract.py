@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from broker.examples import examples
+from broker.ids import uuid7, uuid7_time
 from broker.models import (
     UPSTREAM_MODELS,
     AttendanceBatch,
@@ -21,14 +22,12 @@ from broker.models import (
     DeviceConfig,
     DeviceHealth,
     IngestAck,
-    Method,
-    Outcome,
     Roster,
     mask_name,
 )
 from broker.topics import Channel, ingest_subscription, parse_topic, topic
-from ingest_api.validation import DeadLetter, ParsedAttendance, parse_message
-from welfare.ids import uuid7, uuid7_time
+from broker.vocabulary import Method, Outcome
+from ingest_api.ingest.validation import DeadLetter, ParsedAttendance, parse_message
 
 DOC = Path(__file__).parents[2] / "docs" / "contract.md"
 MODELS: dict[str, type[BaseModel]] = {
@@ -185,7 +184,7 @@ def test_valid_batches_parse_to_the_same_rows(batch_events: list[AttendanceEvent
         received_at=datetime.now(UTC),
     )
     assert isinstance(parsed, ParsedAttendance)
-    assert [r.event_id for r in parsed.rows] == [str(e.event_id) for e in batch_events]
+    assert [r.event_id for r in parsed.rows] == [e.event_id for e in batch_events]
     assert [r.occurred_at for r in parsed.rows] == [e.occurred_at for e in batch_events]
     assert [r.outcome for r in parsed.rows] == [e.outcome.value for e in batch_events]
 

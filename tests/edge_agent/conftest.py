@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.models import MemberStatus, ProgramKind, ProgramSession, Roster, RosterMember
+from broker.hashing import credential_hash
+from broker.models import ProgramSession, Roster, RosterMember
+from broker.vocabulary import MemberStatus, ProgramKind
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeSettings
-from welfare.hashing import credential_hash
 
-KEY = b"k" * 32
+# A realistic random-looking key: broker.config refuses placeholder-like ones.
+KEY = b"7f3a9c1e5b2d48f6a0c3e9d17b4f2a86"
 # Friday 2026-11-20 12:00 in Seoul: lunch is on, and so are two afternoon-overlapping classes.
 LUNCH = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 CARDS = {
@@ -28,6 +30,7 @@ def make_roster(facility_id: str = "B", device_id: str = "k1") -> Roster:
     """A small roster covering every decision."""
 
     def member(ref: str, card: str, programs: list[str], **kw: object) -> RosterMember:
+        """A roster member holding `card`, enrolled in `programs`."""
         return RosterMember(
             member_ref=ref,
             display_name=kw.pop("name", "김순자"),
@@ -113,3 +116,13 @@ async def agent(tmp_path: Path, clock: FakeClock) -> AsyncIterator[EdgeAgent]:
     async with EdgeAgent(edge_settings(tmp_path), clock=clock) as a:
         await a.load_roster(make_roster())
         yield a
+
+
+@pytest.fixture
+async def meal_agent(tmp_path: Path) -> AsyncIterator[EdgeAgent]:
+    """A started agent at a meal-hall kiosk on Monday lunch (tests/edge_agent/meal_hall.py)."""
+    # Imported here: meal_hall builds its settings with this module's edge_settings.
+    from tests.edge_agent.meal_hall import meal_hall_agent
+
+    async with meal_hall_agent(tmp_path) as started:
+        yield started

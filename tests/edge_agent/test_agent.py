@@ -7,16 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from broker.models import Gender, Method, Outcome
+from broker.vocabulary import Gender, Method, Outcome
 from edge_agent.agent import EdgeAgent
-from edge_agent.models import Verdict
 from tests.edge_agent.conftest import CARDS, FakeClock
 
 
 async def test_meal_tap_is_accepted_with_numbered_tickets(agent: EdgeAgent) -> None:
     """Each member gets the next ticket of the sitting; the name is masked by default."""
     first = await agent.tap(CARDS["meal"])
-    assert first.verdict is Verdict.ACCEPTED
+    assert first.outcome is Outcome.ACCEPTED
     assert first.ticket_no == 1
     assert first.display_name == "김*자"
     assert first.program_name == "경로식당 점심"
@@ -32,7 +31,7 @@ async def test_second_tap_same_day_is_already_served_without_new_ticket(
     """One meal per member per service: the repeat shows the first ticket, issues none."""
     first = await agent.tap(CARDS["meal"])
     again = await agent.tap(" 04:a1:b2:c3 ")  # same card, as another reader types it
-    assert again.verdict is Verdict.ALREADY_SERVED
+    assert again.outcome is Outcome.ALREADY_SERVED
     assert again.ticket_no == first.ticket_no
     events = await agent.store.all_events()
     assert [e.outcome for e in events] == [Outcome.ACCEPTED, Outcome.ALREADY_SERVED]
@@ -43,47 +42,48 @@ async def test_staff_override_gives_a_second_ticket(agent: EdgeAgent) -> None:
     """Staff can override 'already served'."""
     await agent.tap(CARDS["meal"])
     result = await agent.check_in("M1", "MEAL", method=Method.STAFF, override=True)
-    assert result.verdict is Verdict.ACCEPTED
+    assert result.outcome is Outcome.ACCEPTED
     assert result.ticket_no == 2
 
 
 @pytest.mark.parametrize(
-    ("card", "verdict"),
+    ("card", "outcome"),
     [
-        ("DEADBEEF", Verdict.UNKNOWN_CREDENTIAL),
-        ("not a card!", Verdict.UNKNOWN_CREDENTIAL),
-        (CARDS["moved"], Verdict.INACTIVE_MEMBER),
-        (CARDS["not_enrolled"], Verdict.NOT_ENROLLED),
+        ("DEADBEEF", Outcome.UNKNOWN_CREDENTIAL),
+        ("not a card!", Outcome.UNKNOWN_CREDENTIAL),
+        (CARDS["moved"], Outcome.INACTIVE_MEMBER),
+        (CARDS["not_enrolled"], Outcome.NOT_ENROLLED),
     ],
 )
 async def test_refusals_are_recorded_for_staff(
-    agent: EdgeAgent, card: str, verdict: Verdict
+    agent: EdgeAgent, card: str, outcome: Outcome
 ) -> None:
     """A refused tap tells the member to see staff and leaves an event for them."""
     result = await agent.tap(card)
-    assert result.verdict is verdict
+    assert result.outcome is outcome
     assert result.ticket_no is None
     [event] = await agent.store.all_events()
-    assert event.outcome.value == verdict.value
+    assert event.outcome is outcome
     assert event.event_id == result.event_id
 
 
 async def test_no_service_outside_the_schedule(agent: EdgeAgent, clock: FakeClock) -> None:
     """At 3 a.m. nothing is on."""
     clock.at = clock.at - timedelta(hours=9)
-    assert (await agent.tap(CARDS["meal"])).verdict is Verdict.NO_SERVICE
+    assert (await agent.tap(CARDS["meal"])).outcome is Outcome.NO_SERVICE
 
 
 async def test_member_in_two_classes_chooses(agent: EdgeAgent) -> None:
     """Two classes on now: no event until the member picks one."""
     result = await agent.tap(CARDS["two_classes"])
-    assert result.verdict is Verdict.CHOOSE
+    assert result.outcome is None
+    assert result.needs_choice
     assert {c.program_id for c in result.choices} == {"SING", "PAINT"}
     assert await agent.store.all_events() == []
     chosen = await agent.check_in("M2", "PAINT")
-    assert chosen.verdict is Verdict.ACCEPTED
+    assert chosen.outcome is Outcome.ACCEPTED
     assert chosen.ticket_no is None  # classes have no number tickets
-    assert (await agent.check_in("M2", "PAINT")).verdict is Verdict.ALREADY_SERVED
+    assert (await agent.check_in("M2", "PAINT")).outcome is Outcome.ALREADY_SERVED
 
 
 async def test_event_is_committed_before_the_answer(agent: EdgeAgent) -> None:
@@ -114,12 +114,13 @@ async def test_listener_failure_never_loses_the_record(agent: EdgeAgent) -> None
     seen: list[object] = []
 
     def broken(_result: object) -> None:
+        """A view that crashes on every result."""
         raise RuntimeError("UI crashed")
 
     agent.add_listener(broken)
     agent.add_listener(seen.append)
     result = await agent.tap(CARDS["meal"])
-    assert result.verdict is Verdict.ACCEPTED
+    assert result.outcome is Outcome.ACCEPTED
     assert seen == [result]
     assert len(await agent.store.all_events()) == 1
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
+from uuid import UUID
 
 from edge_agent.agent import EdgeAgent
 from tests.edge_agent.conftest import CARDS
 
 
-async def _tap_many(agent: EdgeAgent, n: int) -> list[str]:
+async def _tap_many(agent: EdgeAgent, n: int) -> list[UUID]:
     """Make `n` refused taps (unknown cards) and return their ids."""
-    return [str((await agent.tap(f"FF{i:06X}")).event_id) for i in range(n)]
+    ids: list[UUID] = []
+    for i in range(n):
+        event_id = (await agent.tap(f"FF{i:06X}")).event_id
+        assert event_id is not None
+        ids.append(event_id)
+    return ids
 
 
 async def test_due_returns_oldest_first_and_respects_limit(agent: EdgeAgent) -> None:

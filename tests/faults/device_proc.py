@@ -14,12 +14,15 @@ import os
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from broker.models import ProgramKind, ProgramSession, Roster, RosterMember
+from broker.config import MqttSettings
+from broker.hashing import credential_hash
+from broker.models import ProgramSession, Roster, RosterMember
+from broker.vocabulary import ProgramKind
 from edge_agent.agent import EdgeAgent
-from edge_agent.config import EdgeSettings, MqttSettings
-from welfare.hashing import credential_hash
+from edge_agent.config import EdgeSettings
 
-KEY = b"fault-suite-credential-key-32byt"
+# A realistic random-looking key: broker.config refuses placeholder-like ones.
+KEY = b"3b9e0f5a7c2d41e8b6a09d3f5e7c1a24"
 MEMBERS = 200
 
 

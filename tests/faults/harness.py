@@ -68,7 +68,7 @@ class FaultEnv:
         self.pg = PostgresServer(workdir / "pg")
         self.pg.start()
         self.url = self.pg.create_database("faults")
-        from ingest_api.db.migrate import migrate
+        from ingest_api.core.migrate import migrate
 
         migrate(self.url)
         self.devices = [
@@ -94,8 +94,8 @@ class FaultEnv:
         env = dict(
             os.environ,
             DATABASE_URL=self.url,
-            WELFARE_MQTT_PORT=str(self.broker.port),
-            WELFARE_MQTT_PASSWORD=self.broker.passwords[INGEST_USER],
+            WELFARE_MQTT__PORT=str(self.broker.port),
+            WELFARE_MQTT__PASSWORD=self.broker.passwords[INGEST_USER],
             WELFARE_CONSUMER_ID=consumer_id,
         )
         log = (self.workdir / f"{consumer_id}.log").open("ab")

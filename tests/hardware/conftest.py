@@ -1,93 +1,42 @@
-"""Fixtures for the hardware layer: an edge agent at lunch time with a small roster."""
+"""Fixtures for the drivers: a sink that records what readers report, and the meal-hall agent.
+
+Driver-only tests report to `RecordingSink`. The reader tests that follow a card all the way
+to a stored attendance wire their reader through the agent's `ReaderHub`, as the kiosk does
+(tests/edge_agent/meal_hall.py: the agent, its roster and `RecordingHub`).
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from broker.models import ProgramKind, ProgramSession, ReaderState, Roster, RosterMember
+from broker.models import ReaderState
+from broker.vocabulary import Method
 from edge_agent.agent import EdgeAgent
-from hardware.hub import ReaderHub
-from tests.edge_agent.conftest import edge_settings
-from welfare.hashing import credential_hash
-
-KEY = "x" * 32
-# Monday 2026-11-23 12:00 in Seoul: the meal hall is serving lunch.
-LUNCH = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-# Cards as readers report them: a 125 kHz card by its printed 10-digit number, an NFC card
-# by its 7-byte UID, a FeliCa card by its IDm; the member 'M4' is only known by face.
-WEDGE_CARD = "0012345678"
-NFC_UID = "04497622D93881"
-FELICA_IDM = "0102030405060708"
+from tests.edge_agent.meal_hall import meal_hall_agent
 
 
-def make_roster() -> Roster:
-    """One meal program and members identified by card, NFC, FeliCa or face."""
+class RecordingSink:
+    """A `ReaderSink` that keeps every read and health change, in order (no agent at all)."""
 
-    def member(ref: str, name: str, *cards: str) -> RosterMember:
-        """An active meal-hall member holding `cards`."""
-        return RosterMember(
-            member_ref=ref,
-            display_name=name,
-            credential_hashes=[credential_hash(c, key=KEY.encode()) for c in cards],
-            program_ids=["MEAL"],
-        )
+    def __init__(self) -> None:
+        """Start with nothing reported."""
+        self.reads: list[tuple[str, str, Method]] = []
+        self.history: list[tuple[str, ReaderState]] = []
 
-    return Roster(
-        facility_id="B",
-        device_id="kiosk-1",
-        version="v1",
-        issued_at=LUNCH,
-        programs=[
-            ProgramSession(
-                program_id="MEAL",
-                name="경로식당 점심",
-                kind=ProgramKind.MEAL,
-                weekdays=[1, 2, 3, 4, 5],
-                starts=time(11, 30),
-                ends=time(13, 0),
-            )
-        ],
-        members=[
-            member("M1", "김순자", WEDGE_CARD),
-            member("M2", "이영호", NFC_UID),
-            member("M3", "박말순", FELICA_IDM),
-            member("M4", "최복례"),
-        ],
-    )
+    async def credential(self, reader: str, raw: str, method: Method) -> None:
+        """Keep the raw identifier exactly as the reader produced it."""
+        self.reads.append((reader, raw, method))
+
+    def reader_state(self, reader: str, state: ReaderState) -> None:
+        """Keep the health change."""
+        self.history.append((reader, state))
 
 
 @pytest.fixture
 async def agent(tmp_path: Path) -> AsyncIterator[EdgeAgent]:
     """A started edge agent without a broker, roster loaded, clock fixed at lunch."""
-    settings = edge_settings(tmp_path, device_id="kiosk-1", credential_key=KEY)
-    async with EdgeAgent(settings, clock=lambda: LUNCH) as started:
-        await started.load_roster(make_roster())
+    async with meal_hall_agent(tmp_path) as started:
         yield started
-
-
-async def wait_for(check: Callable[[], bool], *, within_s: float = 10.0, what: str = "") -> None:
-    """Poll `check` on the event loop until true, or fail naming `what`."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what or check}")
-        await asyncio.sleep(0.02)
-
-
-class RecordingHub(ReaderHub):
-    """A hub that keeps every health change, in order."""
-
-    def __init__(self, agent: EdgeAgent) -> None:
-        """Deliver to `agent`."""
-        super().__init__(agent)
-        self.history: list[ReaderState] = []
-
-    def reader_state(self, reader: str, state: ReaderState) -> None:
-        """Record, then pass on."""
-        self.history.append(state)
-        super().reader_state(reader, state)

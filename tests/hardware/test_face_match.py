@@ -1,95 +1,40 @@
-"""Face match on real faces that ship in scikit-image (no download): enrol, identify, withdraw.
-
-- `skimage.data.astronaut()`: a portrait of astronaut Eileen Collins (public domain, NASA);
-  flipped, darkened and shrunk copies stand for the same person seen again at the kiosk.
-- `skimage.data.lfw_subset()`: 100 real faces from Labeled Faces in the Wild (25x25 grey,
-  upscaled here) stand for the other members and for strangers.
+"""Face match on real faces that ship in scikit-image (tests/hardware/faces.py): enrol, match,
+tolerance, consent. Identifying a member through the agent is in tests/edge_agent/test_face.py.
 """
 
 from __future__ import annotations
 
-import functools
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("face_recognition", reason="the `face` extra is not installed")
-from PIL import Image
-from skimage import data
 
-from broker.models import Method, Outcome
-from edge_agent.agent import EdgeAgent
-from edge_agent.models import Verdict
-from hardware.face.camera import StillCamera
-from hardware.face.crypto import TemplateCipher, generate_key
 from hardware.face.encoder import DlibFaceEncoder, RgbImage
-from hardware.face.identify import FaceIdentifier, enrol_member, withdraw_member
-from hardware.face.matcher import DEFAULT_TOLERANCE, FaceMatch, FaceMatcher
-from hardware.face.store import ConsentRequiredError, FaceConsent, FaceTemplateStore
-
-AT = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-ENCODER = DlibFaceEncoder()
-
-
-def astronaut() -> RgbImage:
-    """The astronaut portrait (512x512 RGB)."""
-    image: RgbImage = data.astronaut()  # type: ignore[no-untyped-call]
-    return image
-
-
-@functools.cache
-def variants() -> dict[str, RgbImage]:
-    """The same person as a kiosk camera might see her on another day."""
-    original = astronaut()
-    return {
-        "mirrored": np.ascontiguousarray(original[:, ::-1]),
-        "dim light": (original * 0.55).astype(np.uint8),
-        "further away": np.asarray(Image.fromarray(original).resize((320, 320))),
-    }
-
-
-def lfw_face(index: int) -> RgbImage:
-    """One Labeled-Faces-in-the-Wild face, upscaled to 150x150 RGB."""
-    grey = (data.lfw_subset()[index] * 255).astype(np.uint8)  # type: ignore[no-untyped-call]
-    big = Image.fromarray(grey).resize((150, 150), Image.Resampling.BICUBIC)
-    return np.stack([np.asarray(big)] * 3, axis=-1)
-
-
-@functools.cache
-def lfw_encoding(index: int) -> np.ndarray:
-    """The descriptor of an LFW face (the face fills the crop, so no detection is needed)."""
-    [face] = ENCODER.describe(lfw_face(index), [(8, 142, 142, 8)])
-    return face.encoding
+from hardware.face.enrol import enrol_member, withdraw_member
+from hardware.face.matcher import DEFAULT_TOLERANCE, FaceMatcher
+from hardware.face.store import ConsentRequiredError, FaceTemplateStore
+from tests.hardware.faces import (
+    AT,
+    astronaut,
+    consented_store,
+    enrolled_matcher,
+    lfw_encoding,
+    variant_encoding,
+    variants,
+)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> FaceTemplateStore:
     """An encrypted template store in which M4 (the astronaut) has consented."""
-    faces = FaceTemplateStore(tmp_path / "faces.sqlite3", TemplateCipher(generate_key()))
-    faces.record_consent(FaceConsent("M4", "FC-0004", AT, recorded_by="staff-07"))
-    return faces
+    return consented_store(tmp_path)
 
 
 @pytest.fixture
 def matcher(store: FaceTemplateStore) -> FaceMatcher:
     """The astronaut enrolled as M4 among 12 other real faces."""
-    matcher = FaceMatcher()
-    for i in range(12):
-        ref = f"L{i:02d}"
-        store.record_consent(FaceConsent(ref, f"FC-{ref}", AT, recorded_by="staff-07"))
-        store.enrol(ref, lfw_encoding(i * 2), at=AT)
-    enrol_member(store, None, ENCODER, "M4", [astronaut()], at=AT)
-    matcher.load(store.templates())
-    return matcher
-
-
-@functools.cache
-def variant_encoding(name: str) -> np.ndarray | None:
-    """The descriptor of the largest face in one variant, None if no face was found."""
-    face = ENCODER.largest(variants()[name])
-    return None if face is None else face.encoding
+    return enrolled_matcher(store)
 
 
 def test_same_person_in_other_conditions_is_the_best_match(matcher: FaceMatcher) -> None:
@@ -124,64 +69,16 @@ def test_tolerance_is_tunable(matcher: FaceMatcher) -> None:
     assert matcher.match(encoding, tolerance=found.distance - 0.01) is None
 
 
-async def test_identification_records_one_face_attendance(
-    agent: EdgeAgent, store: FaceTemplateStore, matcher: FaceMatcher
+def test_withdrawal_removes_the_template_from_disk_and_matcher(
+    store: FaceTemplateStore, matcher: FaceMatcher
 ) -> None:
-    """Her face checks her in (method face); a stranger and an empty frame record nothing."""
-    camera = StillCamera(
-        [
-            variants()["mirrored"],
-            lfw_face(99),  # a stranger
-            data.coffee(),  # type: ignore[no-untyped-call]  # no face at all
-        ]
-    )
-    identifier = FaceIdentifier(agent, camera, ENCODER, matcher)
-    hit = await identifier.attempt()
-    stranger = await identifier.attempt()
-    nobody = await identifier.attempt()
-
-    assert hit.result is not None
-    assert hit.result.verdict is Verdict.ACCEPTED
-    assert hit.match is not None
-    assert hit.match.member_ref == "M4"
-    assert stranger.face_seen
-    assert stranger.result is None
-    assert not nobody.face_seen
-    assert nobody.result is None
-    events = await agent.store.all_events()
-    assert [(e.member_ref, e.method, e.outcome) for e in events] == [
-        ("M4", Method.FACE, Outcome.ACCEPTED)
-    ]
-    assert (await agent.health()).readers["camera"].kind == "camera"
-
-
-async def test_confirmation_can_veto(agent: EdgeAgent, matcher: FaceMatcher) -> None:
-    """When the kiosk asks 'is this you?' and gets no, nothing is recorded."""
-    asked: list[FaceMatch] = []
-
-    async def say_no(match: FaceMatch) -> bool:
-        """The member (or staff) answers no."""
-        asked.append(match)
-        return False
-
-    camera = StillCamera([variants()["mirrored"]])
-    attempt = await FaceIdentifier(agent, camera, ENCODER, matcher, confirm=say_no).attempt()
-    assert attempt.result is None
-    assert [m.member_ref for m in asked] == ["M4"]
-    assert await agent.store.all_events() == []
-
-
-async def test_withdrawn_consent_stops_matching_at_once(
-    agent: EdgeAgent, store: FaceTemplateStore, matcher: FaceMatcher
-) -> None:
-    """After withdrawal her face is neither stored nor matched; the card still works."""
+    """After withdrawal her face is neither stored nor matched, from that moment on."""
     assert withdraw_member(store, matcher, "M4", at=AT)
     assert not store.has_template("M4")
-    camera = StillCamera([variants()["mirrored"]])
-    attempt = await FaceIdentifier(agent, camera, ENCODER, matcher).attempt()
-    assert attempt.result is None
-    assert attempt.match is None or attempt.match.member_ref != "M4"
-    assert await agent.store.all_events() == []
+    encoding = variant_encoding("mirrored")
+    assert encoding is not None
+    found = matcher.match(encoding)
+    assert found is None or found.member_ref != "M4"
 
 
 def test_no_descriptor_is_computed_without_consent(store: FaceTemplateStore) -> None:

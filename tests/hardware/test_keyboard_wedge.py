@@ -13,11 +13,11 @@ import evdev
 import pytest
 from evdev import ecodes
 
-from broker.models import Method, Outcome
+from broker.vocabulary import Method, Outcome
 from edge_agent.agent import EdgeAgent
-from hardware.hub import ReaderHub
+from edge_agent.devices import ReaderHub
 from hardware.keyboard_wedge import KeyboardWedgeReader, KeyDecoder, find_input_device
-from tests.hardware.conftest import WEDGE_CARD, RecordingHub, wait_for
+from tests.edge_agent.meal_hall import WEDGE_CARD, RecordingHub, wait_for
 
 _SHIFTED = {":": ecodes.KEY_SEMICOLON, "_": ecodes.KEY_MINUS}
 

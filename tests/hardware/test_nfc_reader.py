@@ -14,11 +14,12 @@ import nfc
 import nfc.clf
 import pytest
 
-from broker.models import Method, Outcome, ReaderState
+from broker.models import ReaderState
+from broker.vocabulary import Method, Outcome
 from edge_agent.agent import EdgeAgent
-from hardware.hub import ReaderHub
+from edge_agent.devices import ReaderHub
 from hardware.nfc_reader import NfcReader, uid_of
-from tests.hardware.conftest import FELICA_IDM, NFC_UID, wait_for
+from tests.edge_agent.meal_hall import FELICA_IDM, NFC_UID, wait_for
 
 PUPI = "E5DD3DC9"
 

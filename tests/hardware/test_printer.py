@@ -11,6 +11,7 @@ import pytest
 from escpos.printer import Dummy
 from PIL import Image
 
+from broker.const import DEFAULT_TIMEZONE
 from hardware.printer import (
     ESC_R_KOREA,
     FS_KANJI_OFF,
@@ -21,8 +22,8 @@ from hardware.printer import (
     open_printer,
 )
 
-SEOUL = ZoneInfo("Asia/Seoul")
-AT = datetime(2026, 11, 23, 12, 1, tzinfo=SEOUL)
+LOCAL = ZoneInfo(DEFAULT_TIMEZONE)
+AT = datetime(2026, 11, 23, 12, 1, tzinfo=LOCAL)
 TICKET = MealTicket(17, "B복지관", "경로식당 점심", AT, "김*자")
 SLIP = VisitorSlip("V-B-20261123-0001", "B복지관", AT)
 GS_V0 = b"\x1dv0"

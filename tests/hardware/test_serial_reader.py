@@ -9,11 +9,11 @@ from operator import xor
 
 import serial
 
-from broker.models import Method, Outcome
+from broker.vocabulary import Method, Outcome
 from edge_agent.agent import EdgeAgent
-from hardware.hub import ReaderHub
+from edge_agent.devices import ReaderHub
 from hardware.serial_reader import SerialCardReader, SerialFrameDecoder, em4100_number
-from tests.hardware.conftest import WEDGE_CARD, wait_for
+from tests.edge_agent.meal_hall import WEDGE_CARD, wait_for
 
 # An EM4100 tag whose last four bytes are 0x00BC614E = 12345678, the card of member M1.
 TAG_HEX = "1A00BC614E"

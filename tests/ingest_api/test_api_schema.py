@@ -8,13 +8,13 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from ingest_api.core.config import IngestSettings
+from ingest_api.core.config import Settings
 from ingest_api.main import create_app
 
 
 def test_api_never_errors_and_matches_its_schema(database_url: str) -> None:
     """Every operation answers generated input without a 5xx and as its schema says."""
-    app = create_app(IngestSettings(database_url=database_url), consume=False)
+    app = create_app(Settings(database_url=database_url), consume=False)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 4

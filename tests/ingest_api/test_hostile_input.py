@@ -10,11 +10,12 @@ import psycopg
 
 from broker.auth import DeviceIdentity
 from broker.examples import examples
-from broker.models import AttendanceBatch, AttendanceEvent, Method, Outcome
-from ingest_api.rosters import issue_roster
+from broker.ids import uuid7
+from broker.models import AttendanceBatch, AttendanceEvent
+from broker.vocabulary import Method, Outcome
+from ingest_api.registry.rosters import issue_roster
 from tests.conftest import BrokerFactory, IngestFactory
 from tests.helpers import mqtt_client, sql_scalar, wait_until
-from welfare.ids import uuid7
 from welfare.services.mosquitto import MosquittoServer
 
 DEVICE = DeviceIdentity("B", "meal-1")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.models import Gender, Method, Outcome
+from broker.ids import uuid7
+from broker.vocabulary import Gender, Method, Outcome, ProgramKind
 from edge_agent.link import (
     LinkClient,
     LinkError,
@@ -17,7 +18,7 @@ from edge_agent.link import (
     tap_result_from_json,
     tap_result_to_json,
 )
-from edge_agent.models import TapResult, Verdict
+from edge_agent.models import ProgramChoice, TapResult
 from kiosk_app import demo
 
 
@@ -62,15 +63,31 @@ async def stop(client: LinkClient, task: asyncio.Task[None]) -> None:
 
 
 def test_tap_result_round_trips_through_json() -> None:
-    """Every field of a tap result survives the wire."""
-    result = TapResult(
-        verdict=Verdict.CHOOSE,
+    """Every field of a tap result survives the wire, a pending choice as much as an outcome."""
+    choice = TapResult(
+        outcome=None,
         method=Method.NFC,
         member_ref="M004",
         display_name="최*자",
-        choices=(),
+        choices=(
+            ProgramChoice("SONG", "노래교실", "2층 강당"),
+            ProgramChoice("PHONE", "스마트폰", None),
+        ),
     )
-    assert tap_result_from_json(json.loads(json.dumps(tap_result_to_json(result)))) == result
+    accepted = TapResult(
+        outcome=Outcome.ACCEPTED,
+        method=Method.CARD,
+        event_id=uuid7(),
+        member_ref="M001",
+        display_name="김*수",
+        program_id="MEAL",
+        program_name="경로식당 점심",
+        program_kind=ProgramKind.MEAL,
+        ticket_no=12,
+    )
+    for result in (choice, accepted):
+        assert tap_result_from_json(json.loads(json.dumps(tap_result_to_json(result)))) == result
+    assert tap_result_to_json(choice)["outcome"] is None
 
 
 def test_tap_is_pushed_to_subscribers_after_it_is_recorded(tmp_path: Path) -> None:
@@ -86,7 +103,7 @@ def test_tap_is_pushed_to_subscribers_after_it_is_recorded(tmp_path: Path) -> No
         reply = await reader.tap(demo.CARD_MEAL)
         await until(lambda: len(taps) == 1, "the push")
         assert taps[0] == reply
-        assert reply.verdict is Verdict.ACCEPTED
+        assert reply.outcome is Outcome.ACCEPTED
         assert reply.ticket_no == 1
         events = await agent.agent.store.all_events()
         assert [str(e.event_id) for e in events] == [str(reply.event_id)]
@@ -125,16 +142,17 @@ def test_choose_override_visitor_and_counts(tmp_path: Path) -> None:
         taps: list[TapResult] = []
         view, task = await connected(agent, taps)
         choice = await view.tap(demo.CARD_TWO_CLASSES)
-        assert choice.verdict is Verdict.CHOOSE
+        assert choice.outcome is None
+        assert choice.needs_choice
         assert {c.program_id for c in choice.choices} == {demo.SONG, demo.PHONE}
         chosen = await view.choose("M004", demo.SONG, method=Method.CARD)
-        assert chosen.verdict is Verdict.ACCEPTED
+        assert chosen.outcome is Outcome.ACCEPTED
         assert chosen.program_id == demo.SONG
         await view.tap(demo.CARD_MEAL)
         again = await view.tap(demo.CARD_MEAL)
-        assert again.verdict is Verdict.ALREADY_SERVED
+        assert again.outcome is Outcome.ALREADY_SERVED
         override = await view.override("M001", demo.MEAL)
-        assert override.verdict is Verdict.ACCEPTED
+        assert override.outcome is Outcome.ACCEPTED
         assert override.ticket_no == 2
         assert override.method is Method.STAFF
         info = await view.register_visitor(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.models import Method, ProgramKind
-from edge_agent.models import ProgramChoice, TapResult, Verdict
+from broker.vocabulary import Method, Outcome, ProgramKind
+from edge_agent.models import ProgramChoice, TapResult
 from kiosk_app import sounds, texts, theme
 from kiosk_app.cli import register
 from kiosk_app.fonts import FontMissingError, register_korean_font
@@ -54,48 +54,46 @@ def test_timeouts_leave_slow_readers_time() -> None:
     assert settings.refused_s >= 5
 
 
-def result(verdict: Verdict, **fields: object) -> TapResult:
-    """A tap result for wording tests."""
-    return TapResult(verdict=verdict, method=Method.CARD, **fields)  # type: ignore[arg-type]
+def result(outcome: Outcome | None, **fields: object) -> TapResult:
+    """A tap result for wording tests (outcome None: the member must choose a class)."""
+    return TapResult(outcome=outcome, method=Method.CARD, **fields)  # type: ignore[arg-type]
 
 
-def test_every_verdict_has_korean_wording_and_a_sound() -> None:
-    """Each outcome maps to a screen, a distinct sound group and Korean text."""
+def test_every_outcome_has_korean_wording_and_a_sound() -> None:
+    """Each outcome, and a pending choice, maps to a screen, a sound group and Korean text."""
     member = {"member_ref": "M001", "display_name": "김*수"}
     meal = {"program_id": "MEAL", "program_name": "경로식당 점심", "program_kind": ProgramKind.MEAL}
     cases = {
-        Verdict.ACCEPTED: result(Verdict.ACCEPTED, ticket_no=12, **member, **meal),
-        Verdict.ALREADY_SERVED: result(Verdict.ALREADY_SERVED, ticket_no=3, **member, **meal),
-        Verdict.UNKNOWN_CREDENTIAL: result(Verdict.UNKNOWN_CREDENTIAL),
-        Verdict.INACTIVE_MEMBER: result(Verdict.INACTIVE_MEMBER, **member, **meal),
-        Verdict.NOT_ENROLLED: result(Verdict.NOT_ENROLLED, **member, **meal),
-        Verdict.NO_SERVICE: result(Verdict.NO_SERVICE, **member),
-        Verdict.CHOOSE: result(
-            Verdict.CHOOSE, choices=(ProgramChoice("A", "노래교실", None),), **member
-        ),
+        Outcome.ACCEPTED: result(Outcome.ACCEPTED, ticket_no=12, **member, **meal),
+        Outcome.ALREADY_SERVED: result(Outcome.ALREADY_SERVED, ticket_no=3, **member, **meal),
+        Outcome.UNKNOWN_CREDENTIAL: result(Outcome.UNKNOWN_CREDENTIAL),
+        Outcome.INACTIVE_MEMBER: result(Outcome.INACTIVE_MEMBER, **member, **meal),
+        Outcome.NOT_ENROLLED: result(Outcome.NOT_ENROLLED, **member, **meal),
+        Outcome.NO_SERVICE: result(Outcome.NO_SERVICE, **member),
+        None: result(None, choices=(ProgramChoice("A", "노래교실", None),), **member),
     }
-    assert set(cases) == set(Verdict)
+    assert set(cases) == {*Outcome, None}
     shown = {v: texts.present(r) for v, r in cases.items()}
     for presentation in shown.values():
         assert any("\uac00" <= ch <= "\ud7a3" for ch in presentation.headline)
         assert presentation.sound in sounds.TUNES
-    assert shown[Verdict.ACCEPTED].ticket == "12"
-    assert shown[Verdict.ACCEPTED].name == "김*수 님"
+    assert shown[Outcome.ACCEPTED].ticket == "12"
+    assert shown[Outcome.ACCEPTED].name == "김*수 님"
     # Already served: no ticket on screen (no second ticket), staff may override.
-    assert shown[Verdict.ALREADY_SERVED].ticket == ""
-    assert shown[Verdict.ALREADY_SERVED].can_override
-    assert not shown[Verdict.UNKNOWN_CREDENTIAL].can_override
-    assert shown[Verdict.INACTIVE_MEMBER].can_override
-    assert "직원" in shown[Verdict.UNKNOWN_CREDENTIAL].detail
-    assert len({shown[v].sound for v in (Verdict.ACCEPTED, Verdict.ALREADY_SERVED)}) == 2
-    assert shown[Verdict.UNKNOWN_CREDENTIAL].sound not in {"success", "already"}
+    assert shown[Outcome.ALREADY_SERVED].ticket == ""
+    assert shown[Outcome.ALREADY_SERVED].can_override
+    assert not shown[Outcome.UNKNOWN_CREDENTIAL].can_override
+    assert shown[Outcome.INACTIVE_MEMBER].can_override
+    assert "직원" in shown[Outcome.UNKNOWN_CREDENTIAL].detail
+    assert len({shown[v].sound for v in (Outcome.ACCEPTED, Outcome.ALREADY_SERVED)}) == 2
+    assert shown[Outcome.UNKNOWN_CREDENTIAL].sound not in {"success", "already"}
 
 
 def test_class_check_in_has_no_ticket() -> None:
     """A class shows '출석되었습니다' and no number."""
     shown = texts.present(
         result(
-            Verdict.ACCEPTED,
+            Outcome.ACCEPTED,
             member_ref="M5",
             display_name="정*수",
             program_id="SONG",

@@ -130,7 +130,7 @@ class Bed:
 
     def new_database(self, prefix: str) -> str:
         """A fresh database with every migration applied; returns its URL."""
-        from ingest_api.db.migrate import migrate
+        from ingest_api.core.migrate import migrate
 
         url = self.pg.create_database(f"{prefix}_{uuid.uuid4().hex[:8]}")
         migrate(url)
@@ -142,9 +142,9 @@ class Bed:
         env = dict(os.environ)
         env.update(
             DATABASE_URL=url,
-            WELFARE_MQTT_HOST="127.0.0.1",
-            WELFARE_MQTT_PORT=str(self.broker.port),
-            WELFARE_MQTT_PASSWORD=self.ingest_password,
+            WELFARE_MQTT__HOST="127.0.0.1",
+            WELFARE_MQTT__PORT=str(self.broker.port),
+            WELFARE_MQTT__PASSWORD=self.ingest_password,
             WELFARE_CONSUMER_ID=consumer_id,
             WELFARE_SHARED_SUBSCRIPTION="true",
         )

@@ -27,13 +27,14 @@ from broker.auth import DeviceIdentity
 from welfare.bench.bed import Bed, wait_for_rows
 from welfare.bench.payloads import event_json
 from welfare.bench.results import Report, Row, percentile, ratio
-from welfare.sample_data import CENTERS, SEOUL, people, roster_for
+from welfare.sample.centers import CENTERS, SEOUL, people, roster_for
 
 _LOG = logging.getLogger(__name__)
 GROUP = "2. Edge (kiosk agent, SQLite WAL synchronous=FULL)"
 FACILITY, DEVICE = "B", "meal-1"
 DEVICE_IDENTITY = DeviceIdentity(FACILITY, DEVICE)
-KEY = "bench-credential-key-of-32-bytes!"
+# Random-looking, as broker.config requires of a credential key.
+KEY = "9d2c7e4a1f6b08e3c5a7d9b2e4f61c38"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def prefill_backlog(path: Path, count: int) -> None:
     from edge_agent.store import EdgeStore
 
     async def create() -> None:
+        """Create the device database's schema."""
         store = await EdgeStore.open(path)
         await store.close()
 
@@ -102,8 +104,9 @@ def _unconfirmed(path: Path, up_to: int) -> int:
 
 async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one phase inside this process."""
+    from broker.config import MqttSettings
     from edge_agent.agent import EdgeAgent
-    from edge_agent.config import EdgeSettings, MqttSettings
+    from edge_agent.config import EdgeSettings
 
     mqtt = spec.get("mqtt")
     settings = EdgeSettings(
@@ -125,10 +128,12 @@ async def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         )
 
         async def tap(i: int) -> None:
+            """Tap the i-th card and time it until the event is durable."""
             started = time.perf_counter()
             result = await agent.tap(cards[i % len(cards)])
             latencies.append((time.perf_counter() - started) * 1000)
-            outcomes[result.verdict.value] = outcomes.get(result.verdict.value, 0) + 1
+            key = result.outcome.value if result.outcome is not None else "choose"
+            outcomes[key] = outcomes.get(key, 0) + 1
 
         drain_s: float | None = None
         pending_at_start = (await agent.store.stats()).pending

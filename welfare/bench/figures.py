@@ -1,6 +1,6 @@
 """Figures: the quarterly report and a year's unique persons from the rollups vs. the raw events.
 
-The city is the aggregator's own sample (`ingest_api.figures.sample`: five centers, programs,
+The city is the figures engine's own sample (`welfare.sample.city`: five centers, programs,
 counting rules, targets, visitors, practicum) plus generated members and attendance written
 with SQL (`generate_series`) up to the asked size: 20,000 members and 10 million events in the
 full run. The rollups are brought up to date once (`rollup.refresh`, timed on its own), then
@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def _bounded(
 
 def _load(url: str, scale: FiguresScale) -> dict[str, Any]:
     """The registry and the events; returns counts and timings."""
-    from ingest_api.figures.sample import build_city, load_events, load_registry
+    from welfare.sample.city import build_city, load_events, load_registry
 
     started = time.perf_counter()
     sample = build_city(year=YEAR, members_per_center=scale.sample_members_per_center)
@@ -179,7 +180,7 @@ def run(work: Path, url_factory: Callable[[str], str], scale: FiguresScale, repo
     """Measure the figures queries and add the rows to `report`."""
     del work
     try:
-        from ingest_api.figures import aggregator, reports, rollup
+        from ingest_api.figures import engine, reports, rollup
         from ingest_api.figures.const import Source
     except ImportError as exc:
         _not_measured(report, f"rollups not landed ({exc})")
@@ -194,23 +195,19 @@ def run(work: Path, url_factory: Callable[[str], str], scale: FiguresScale, repo
 
             def quarterly(source: Source) -> Any:
                 return reports.build_quarterly_report(
-                    conn, facility_id=None, year=YEAR, quarter=4, source=source, refresh=False
+                    conn, facility_id=None, year=YEAR, quarter=4, source=source
                 )
 
-            year = [
-                aggregator.Period(
-                    str(YEAR), aggregator.month_start(YEAR, 1), aggregator.month_start(YEAR, 12)
-                )
-            ]
+            year = [engine.Period.months(str(YEAR), date(YEAR, 1, 1), date(YEAR, 12, 1))]
 
             def unique(source: Source) -> Any:
-                return aggregator.compute(conn, periods=year, dims=[], source=source)
+                return engine.compute(conn, periods=year, dims=[], source=source)
 
             q_roll_s, q_roll = _timed(lambda: quarterly("rollup"), 1)
             q_raw_s, q_raw = _bounded(conn, lambda: quarterly("raw"), scale.raw_budget_s)
             u_roll_s, u_roll = _timed(lambda: unique("rollup"), scale.repeats)
             u_raw_s, u_raw = _bounded(conn, lambda: unique("raw"), scale.raw_budget_s)
-    except Exception as exc:  # the aggregator is landing concurrently: report, don't crash
+    except Exception as exc:  # one failing part must not stop the whole benchmark run
         _LOG.exception("figures benchmark failed")
         _not_measured(report, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return

@@ -4,7 +4,7 @@ Auto-acknowledged QoS 1 subscription; in paho's callback, `json.loads` the messa
 INSERT each event with its own statement in autocommit mode, i.e. one COMMIT (one WAL flush)
 per row. No validation beyond JSON (generous to the naive bridge: Smart Welfare validates every
 event against the contract). Run as `python -m welfare.bench.naive` with the same environment
-as `welfare ingest consume` (DATABASE_URL, WELFARE_MQTT_PORT, WELFARE_MQTT_PASSWORD,
+as `welfare ingest consume` (DATABASE_URL, WELFARE_MQTT__PORT, WELFARE_MQTT__PASSWORD,
 WELFARE_CONSUMER_ID).
 """
 
@@ -65,10 +65,10 @@ def main() -> int:
         client_id=os.environ.get("WELFARE_CONSUMER_ID", "naive-1"),
         protocol=MQTTProtocolVersion.MQTTv5,
     )
-    client.username_pw_set(INGEST_USER, os.environ["WELFARE_MQTT_PASSWORD"])
+    client.username_pw_set(INGEST_USER, os.environ["WELFARE_MQTT__PASSWORD"])
     client.on_connect = on_connect
     client.on_message = on_message
-    client.connect("127.0.0.1", int(os.environ["WELFARE_MQTT_PORT"]), keepalive=30)
+    client.connect("127.0.0.1", int(os.environ["WELFARE_MQTT__PORT"]), keepalive=30)
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     client.loop_start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from welfare.ids import uuid7
+from broker.ids import uuid7
 
 _SEOUL = timedelta(hours=9)
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from broker.auth import INGEST_USER, DeviceIdentity, acl_text, new_password, password_line
+from broker.mosquitto import render_config
 from welfare.services.ports import free_port, wait_for_port
 
 
@@ -23,19 +22,6 @@ def find_mosquitto() -> str:
     if not found:
         raise FileNotFoundError("mosquitto is not installed: apt-get install -y mosquitto")
     return found
-
-
-def render_config(*, port: int, bind: str, data_dir: Path, user: str | None = None) -> str:
-    """The project's mosquitto.conf with paths, port and account filled in."""
-    template = resources.files("broker").joinpath("mosquitto/mosquitto.conf").read_text()
-    return template.format(
-        port=port,
-        bind=bind,
-        user=user or pwd.getpwuid(os.geteuid()).pw_name,
-        data_dir=data_dir,
-        password_file=data_dir / "passwd",
-        acl_file=data_dir / "acl",
-    )
 
 
 @dataclass

@@ -9,8 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest_api.db.migrate import migrate
-from ingest_api.figures.sample import CitySample, build_city, load_events, load_registry
+from ingest_api.core.migrate import migrate
+from ingest_api.figures import rollup
+from welfare.sample.city import CitySample, build_city, load_events, load_registry
 
 KEY = b"figures-test-key-0123456789abcdef"
 YEAR = 2026
@@ -36,6 +37,7 @@ def city_db(pg_server: Any, city_year: CitySample) -> str:
     with psycopg.connect(url) as conn:
         load_registry(conn, sample=city_year, key=KEY)
         load_events(conn, events=city_year.events)
+        rollup.refresh(conn)  # what the service's background refresh does after an ingest
     return url
 
 

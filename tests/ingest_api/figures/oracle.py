@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 _BANDS = (
     (10, "0-9"),
@@ -105,9 +106,10 @@ def load(conn: psycopg.Connection[Any]) -> RawData:
     ):
         persons[ref] = {"id": pid, "gender": gender, "birth": birth, "band": None, "hood": hood}
     for table, key in (("visitors", "visitor_code"), ("community_contacts", "contact_code")):
-        for code, gender, band, hood in conn.execute(
-            f"SELECT {key}, gender, age_band, neighbourhood FROM {table}"
-        ):
+        query = sql.SQL("SELECT {}, gender, age_band, neighbourhood FROM {}").format(
+            sql.Identifier(key), sql.Identifier(table)
+        )
+        for code, gender, band, hood in conn.execute(query):
             persons[code] = {
                 "id": code,
                 "gender": gender,

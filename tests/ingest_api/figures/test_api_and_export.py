@@ -12,14 +12,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from ingest_api.api import figures as figures_api
-from ingest_api.core.config import IngestSettings
+from ingest_api.core.config import Settings
 from ingest_api.figures.export import FIRST_DATA_ROW, columns
 from ingest_api.figures.models import QuarterlyReport
+from ingest_api.main import create_app
 from tests.ingest_api.figures.conftest import YEAR
 
 STAFF = {"X-Actor": "kim.ts"}
@@ -27,10 +26,8 @@ STAFF = {"X-Actor": "kim.ts"}
 
 @pytest.fixture
 def client(city_db: str) -> Iterator[TestClient]:
-    """The figures router on an app like the lead's (settings on app.state)."""
-    app = FastAPI()
-    app.state.settings = IngestSettings(database_url=city_db)
-    app.include_router(figures_api.router)
+    """The central app (no consumer, no background refresh) on the generated year."""
+    app = create_app(Settings(database_url=city_db, refresh_interval_s=0), consume=False)
     with TestClient(app) as c:
         yield c
 

@@ -8,14 +8,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest_api.figures.aggregator import Period, Scope, compute
+from broker.ids import uuid7
+from ingest_api.figures.engine import Period, Scope, compute
 from ingest_api.figures.reports import build_quarterly_report
-from ingest_api.figures.sample import load_events
 from ingest_api.registry import store
 from ingest_api.registry.models import CountingRule, Facility, Program
 from tests.ingest_api.figures.conftest import fresh_database
-from welfare.ids import uuid7
-from welfare.sample_data import CENTERS, SEOUL
+from welfare.sample.centers import CENTERS, SEOUL
+from welfare.sample.city import load_events
 
 YEAR = 2025
 WINTER = date(YEAR, 1, 6)
@@ -100,7 +100,7 @@ def practicum_db(pg_server: Any) -> str:
 
 def _year() -> Period:
     """The whole year."""
-    return Period("year", date(YEAR, 1, 1), date(YEAR, 12, 1))
+    return Period.months("year", date(YEAR, 1, 1), date(YEAR, 12, 1))
 
 
 def test_table_3_2_practicum_is_40_cases_and_480_person_visits_at_every_center(

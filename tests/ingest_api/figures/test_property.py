@@ -10,16 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from broker.ids import uuid7
 from ingest_api.figures import rollup
-from ingest_api.figures.aggregator import Period, Scope, compute
 from ingest_api.figures.const import DIMS
-from ingest_api.figures.sample import load_events
+from ingest_api.figures.engine import Period, Scope, compute
 from ingest_api.registry import store
 from ingest_api.registry.models import Facility, MemberIn, Program
 from tests.ingest_api.figures import oracle
 from tests.ingest_api.figures.conftest import KEY, fresh_database
-from welfare.ids import uuid7
-from welfare.sample_data import SEOUL
+from welfare.sample.centers import SEOUL
+from welfare.sample.city import load_events
 
 YEAR = 2026
 # (program, facility, rule, fee type, unit business): every rule and two centers.
@@ -145,7 +145,7 @@ def test_any_slice_equals_a_direct_count(
         data = oracle.load(conn)
         for dims, first, extra, facility in queries:
             last = min(first + extra, 12)
-            period = Period("p", date(YEAR, first, 1), date(YEAR, last, 1))
+            period = Period.months("p", date(YEAR, first, 1), date(YEAR, last, 1))
             expected = oracle.count(
                 data,
                 months=[(YEAR, m) for m in range(first, last + 1)],

@@ -10,11 +10,12 @@ from typing import Any
 import psycopg
 import pytest
 from openpyxl import Workbook
+from psycopg import sql
 
+from broker.hashing import credential_hash
 from ingest_api.registry import store
 from ingest_api.registry.importer import import_file
 from ingest_api.registry.models import Facility
-from welfare.hashing import credential_hash
 
 KEY = b"registry-test-key-0123456789abcd"
 PROGRAM_HEADERS = [
@@ -153,7 +154,12 @@ def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[Any]]:
         "import_batches",
         "audit_log",
     )
-    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    return {
+        t: conn.execute(
+            sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(t))
+        ).fetchall()
+        for t in tables
+    }
 
 
 def _import(conn: Any, kind: Any, path: Path, **kw: Any) -> Any:

@@ -7,12 +7,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ingest_api.api import registry as registry_api
-from ingest_api.core.config import IngestSettings
-from welfare.hashing import credential_hash
+from broker.hashing import credential_hash
+from ingest_api.core.config import Settings
+from ingest_api.main import create_app
 
 KEY = "registry-api-test-key-0123456789"
 STAFF = {"X-Actor": "lee.sw"}
@@ -50,9 +49,7 @@ MEMBER = {
 def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The registry router with a credential key from the environment."""
     monkeypatch.setenv("WELFARE_CREDENTIAL_KEY", KEY)
-    app = FastAPI()
-    app.state.settings = IngestSettings(database_url=database_url)
-    app.include_router(registry_api.router)
+    app = create_app(Settings(database_url=database_url, refresh_interval_s=0), consume=False)
     with TestClient(app) as c:
         assert (
             c.put(
@@ -83,6 +80,25 @@ def test_program_with_rule_and_targets(client: TestClient) -> None:
     )
     bad = {**PROGRAM, "program_id": "E-X", "rule_id": "no_such_rule"}
     assert client.put("/api/v1/registry/programs/E-X", json=bad).status_code == 400
+
+
+def test_a_program_id_no_kiosk_message_could_carry_is_refused(
+    client: TestClient, database_url: str
+) -> None:
+    """One id rule: the registry refuses what the wire contract refuses, in the API and below."""
+    long_id = "E-" + "X" * 38  # 40 characters: fits no MQTT message of the contract
+    answer = client.put(
+        f"/api/v1/registry/programs/{long_id}", json={**PROGRAM, "program_id": long_id}
+    )
+    assert answer.status_code == 422
+    assert "program_id" in answer.text
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO programs (program_id, facility_id, name, function, business_area,"
+            " unit_business, fee_type)"
+            " VALUES (%s, 'E', 'x', 'service_provision', 'a', 'u', 'free')",
+            (long_id,),
+        )
 
 
 def test_member_card_is_hashed_and_reads_are_audited(client: TestClient, database_url: str) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import psycopg
 
+from broker.hashing import credential_hash
 from ingest_api.registry import store
 from ingest_api.registry.models import Facility, MemberIn, Program
 from ingest_api.registry.rosters import roster_members
-from welfare.hashing import credential_hash
 
 KEY = b"roster-test-key-0123456789abcdef"
 

@@ -1,1 +1,0 @@
-"""HTTP API and web pages of the central service."""

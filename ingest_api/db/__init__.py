@@ -1,1 +1,0 @@
-"""Database schema, migrations and data functions of the central service."""

@@ -1,0 +1,167 @@
+"""Turns raw MQTT messages into rows to store, or dead letters with a reason."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from broker.const import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
+from broker.models import AttendanceBatch, DeviceHealth
+from broker.topics import Channel, parse_topic
+from ingest_api.ingest.const import FUTURE_TOLERANCE, PAST_TOLERANCE, DeadLetterReason
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that cannot be stored as data."""
+
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One attendance event, ready for the database."""
+
+    event_id: UUID
+    occurred_at: datetime
+    facility_id: str
+    device_id: str
+    service_date: date
+    program_id: str | None
+    member_ref: str | None
+    method: str
+    outcome: str
+    ticket_no: int | None
+    roster_version: str | None
+    visitor: str | None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAttendance:
+    """A valid attendance batch."""
+
+    facility_id: str
+    device_id: str
+    rows: list[EventRow]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHealth:
+    """A valid health report."""
+
+    health: DeviceHealth
+
+
+Parsed = ParsedAttendance | ParsedHealth | DeadLetter
+
+
+def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
+    """Validate one message against the contract; never raises for bad input."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return DeadLetter(
+            topic, DeadLetterReason.OVERSIZE, f"{len(payload)} > {MAX_PAYLOAD_BYTES} bytes", payload
+        )
+    try:
+        address = parse_topic(topic)
+    except ValueError as exc:
+        return DeadLetter(topic, DeadLetterReason.BAD_TOPIC, str(exc), payload)
+    if address.channel is Channel.ATTENDANCE:
+        # Fast path for the common case: pydantic parses and validates the bytes in one pass.
+        # Anything it refuses goes the slow way below, which names the precise reason.
+        try:
+            fast = AttendanceBatch.model_validate_json(payload)
+        except ValueError:
+            pass
+        else:
+            return _attendance(
+                topic, payload, fast, address.facility_id, address.device_id, received_at
+            )
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return DeadLetter(topic, DeadLetterReason.INVALID_JSON, str(exc)[:500], payload)
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    if version != SCHEMA_VERSION:
+        return DeadLetter(
+            topic,
+            DeadLetterReason.UNKNOWN_SCHEMA_VERSION,
+            f"schema_version {version!r}, this service reads {SCHEMA_VERSION}",
+            payload,
+        )
+    try:
+        if address.channel is Channel.ATTENDANCE:
+            batch = AttendanceBatch.model_validate(document)
+        elif address.channel is Channel.HEALTH:
+            health = DeviceHealth.model_validate(document)
+        else:
+            return DeadLetter(topic, DeadLetterReason.BAD_TOPIC, "not an upstream channel", payload)
+    except ValidationError as exc:
+        return DeadLetter(topic, DeadLetterReason.INVALID, _short(exc), payload)
+    if address.channel is Channel.HEALTH:
+        if (health.facility_id, health.device_id) != (address.facility_id, address.device_id):
+            return DeadLetter(
+                topic, DeadLetterReason.TOPIC_MISMATCH, "health of another device", payload
+            )
+        return ParsedHealth(health)
+    return _attendance(topic, payload, batch, address.facility_id, address.device_id, received_at)
+
+
+def _attendance(
+    topic: str,
+    payload: bytes,
+    batch: AttendanceBatch,
+    facility_id: str,
+    device_id: str,
+    received_at: datetime,
+) -> ParsedAttendance | DeadLetter:
+    """Rows of a valid batch, unless it speaks for another device than its topic."""
+    if (batch.facility_id, batch.device_id) != (facility_id, device_id):
+        # A device speaking for another one (should the broker's ACL ever let it through).
+        return DeadLetter(
+            topic,
+            DeadLetterReason.TOPIC_MISMATCH,
+            f"payload is {batch.facility_id}/{batch.device_id}, topic is {facility_id}/{device_id}",
+            payload,
+        )
+    rows = [
+        EventRow(
+            event_id=e.event_id,
+            occurred_at=e.occurred_at,
+            facility_id=batch.facility_id,
+            device_id=batch.device_id,
+            service_date=e.service_date,
+            program_id=e.program_id,
+            member_ref=e.member_ref,
+            method=e.method.value,
+            outcome=e.outcome.value,
+            ticket_no=e.ticket_no,
+            roster_version=e.roster_version,
+            visitor=e.visitor.model_dump_json() if e.visitor else None,
+            flags=_time_flags(e.occurred_at, received_at),
+        )
+        for e in batch.events
+    ]
+    return ParsedAttendance(batch.facility_id, batch.device_id, rows)
+
+
+def _time_flags(occurred_at: datetime, received_at: datetime) -> list[str]:
+    """Flag (never drop) events whose device clock looks wrong."""
+    if occurred_at > received_at + FUTURE_TOLERANCE:
+        return ["clock_future"]
+    if occurred_at < received_at - PAST_TOLERANCE:
+        return ["clock_past"]
+    return []
+
+
+def _short(exc: ValidationError) -> str:
+    """A compact, human-readable validation error."""
+    parts = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]]
+    return "; ".join(parts)[:1000]
