@@ -47,7 +47,8 @@ async def _serve(args: argparse.Namespace) -> None:
             port = await stack.enter_async_context(
                 serve_metrics(agent, host=settings.metrics_host, port=settings.metrics_port)
             )
-            _LOG.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
+            if port is not None:
+                _LOG.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
         if settings.link_socket is not None:
             settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
             await stack.enter_async_context(LinkServer(agent, settings.link_socket))

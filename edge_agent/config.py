@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.config import CredentialKey, MqttSettings, Timezone
@@ -43,8 +43,16 @@ class EdgeSettings(BaseSettings):
     will_delay_s: int = Field(default=60, ge=0, le=86_400)
     # `welfare edge run` serves Prometheus metrics here (localhost only); None: not served.
     metrics_host: str = "127.0.0.1"
-    metrics_port: int | None = Field(default=9101, ge=0, le=65535)
+    metrics_port: int | None = Field(default=9101, ge=1, le=65535)
     mqtt: MqttSettings | None = None
     # Where the kiosk UI connects (edge_agent/link.py); None runs headless (reader + buzzer).
     link_socket: Path | None = Path("/run/welfare/edge-link.sock")
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: object) -> object:
+        """WELFARE_METRICS_PORT=off (or empty) serves no metrics."""
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value

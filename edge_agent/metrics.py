@@ -76,10 +76,18 @@ class EdgeMetrics:
 
 
 @contextlib.asynccontextmanager
-async def serve_metrics(agent: EdgeAgent, *, host: str, port: int) -> AsyncIterator[int]:
-    """Serve the agent's metrics over HTTP while inside; yields the port (0 picks one)."""
+async def serve_metrics(agent: EdgeAgent, *, host: str, port: int) -> AsyncIterator[int | None]:
+    """Serve the agent's metrics over HTTP while inside; yields the port (0 picks one).
+
+    A port already taken is logged and the agent runs on without metrics: taps matter more.
+    """
     await agent.metrics.refresh(agent)
-    server, thread = start_http_server(port, addr=host, registry=agent.metrics.registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=agent.metrics.registry)
+    except OSError as exc:
+        _LOG.warning("metrics not served on %s:%d: %s", host, port, exc)
+        yield None
+        return
 
     async def refresh_forever() -> None:
         """Refresh the gauges every few seconds; a failed read is logged and retried."""

@@ -111,6 +111,7 @@ WHERE NOT EXISTS (
       AND reported_at = %(reported_at)s
       AND received_at >= %(received_at)s::timestamptz - %(window)s::interval
       AND received_at <= %(received_at)s::timestamptz + %(window)s::interval)
+RETURNING 1
 """
 
 _UPSERT_STATUS = """
@@ -134,10 +135,11 @@ def record_heartbeats(cur: Cursor, *, beats: Sequence[Heartbeat]) -> list[Transi
     """
     if not beats:
         return []
-    fresh: list[Heartbeat] = []
-    for b in beats:
-        cur.execute(
-            _INSERT_SERIES,
+    # One round trip for the batch (psycopg pipelines executemany); each statement's own
+    # result tells whether its heartbeat was new.
+    cur.executemany(
+        _INSERT_SERIES,
+        [
             {
                 "received_at": b.received_at,
                 "facility_id": b.health.facility_id,
@@ -158,10 +160,16 @@ def record_heartbeats(cur: Cursor, *, beats: Sequence[Heartbeat]) -> list[Transi
                     readers_down({k: v.model_dump() for k, v in b.health.readers.items()})
                 ),
                 "window": DUPLICATE_WINDOW,
-            },
-        )
-        if cur.rowcount == 1:  # a re-delivered copy is neither history nor news
-            fresh.append(b)
+            }
+            for b in beats
+        ],
+        returning=True,
+    )
+    fresh: list[Heartbeat] = []
+    for beat in beats:
+        if cur.fetchone() is not None:  # a re-delivered copy is neither history nor news
+            fresh.append(beat)
+        cur.nextset()
     by_device: dict[Key, list[Heartbeat]] = {}
     for beat in sorted(fresh, key=lambda b: b.received_at):
         by_device.setdefault(beat.key, []).append(beat)

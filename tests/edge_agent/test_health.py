@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from broker.models import ReaderState
 from edge_agent.agent import EdgeAgent
+from edge_agent.config import EdgeSettings
 from edge_agent.health import ClockEstimator, cpu_temperature
 from edge_agent.metrics import serve_metrics
-from tests.edge_agent.conftest import CARDS
+from tests.edge_agent.conftest import CARDS, KEY
 
 
 def _zone(root: Path, n: int, kind: str, milli: str) -> None:
@@ -89,6 +91,9 @@ async def test_metrics_are_served_on_localhost(agent: EdgeAgent) -> None:
     for card in (CARDS["meal"], CARDS["meal"], "DEADBEEF"):
         await agent.tap(card)
     async with serve_metrics(agent, host="127.0.0.1", port=0) as port:
+        assert port is not None
+        async with serve_metrics(agent, host="127.0.0.1", port=port) as taken:
+            assert taken is None  # the port is in use: no metrics, but no crash either
         text = await asyncio.to_thread(
             lambda: (
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
@@ -107,3 +112,19 @@ async def test_metrics_are_served_on_localhost(agent: EdgeAgent) -> None:
     assert samples[("welfare_edge_taps_total", (("outcome", "unknown_credential"),))] == 1
     assert samples[("welfare_edge_outbox_pending", ())] == 3
     assert samples[("welfare_edge_broker_connected", ())] == 0
+
+
+def test_settings_of_the_heartbeat_and_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WELFARE_WILL_DELAY_S and WELFARE_METRICS_PORT (off serves none)."""
+    monkeypatch.setenv("WELFARE_WILL_DELAY_S", "15")
+    monkeypatch.setenv("WELFARE_METRICS_PORT", "off")
+    settings = EdgeSettings(facility_id="B", device_id="k1", credential_key=KEY.decode())
+    assert (settings.will_delay_s, settings.metrics_port) == (15, None)
+    monkeypatch.setenv("WELFARE_METRICS_PORT", "9200")
+    assert (
+        EdgeSettings(facility_id="B", device_id="k1", credential_key=KEY.decode()).metrics_port
+        == 9200
+    )
+    monkeypatch.setenv("WELFARE_METRICS_PORT", "70000")
+    with pytest.raises(ValidationError, match="metrics_port"):
+        EdgeSettings(facility_id="B", device_id="k1", credential_key=KEY.decode())

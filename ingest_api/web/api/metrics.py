@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from ingest_api.core.db import Conn
 from ingest_api.core.deps import ConnDep
@@ -18,6 +18,8 @@ from ingest_api.fleet.metrics import fleet_families
 from ingest_api.ingest.metrics import Snapshot, ingest_totals
 
 router = APIRouter(tags=["operations"])
+# The classic text format that every Prometheus (2.x and 3.x) scrapes.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def exposition(conn: Conn, request: Request) -> bytes:
@@ -34,8 +36,8 @@ def exposition(conn: Conn, request: Request) -> bytes:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    responses={200: {"content": {PROMETHEUS_TEXT: {}}, "description": "Prometheus text"}},
 )
 def metrics(conn: ConnDep, request: Request) -> Response:
     """Prometheus metrics of the ingest and the fleet."""
-    return Response(exposition(conn, request), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(conn, request), media_type=PROMETHEUS_TEXT)

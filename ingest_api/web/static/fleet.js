@@ -73,6 +73,9 @@
     };
   }
 
+  // Every chart spans the same window, so their hours line up.
+  const span = { since: 0, until: 0 };
+
   function options(root, title, lines) {
     const tz = root.dataset.tz;
     const width = Math.max(root.querySelector(".chart").clientWidth || 480, 320);
@@ -81,6 +84,7 @@
       height: 220,
       tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), tz),
       legend: { show: true },
+      scales: { x: { time: true, range: () => [span.since, span.until] } },
       series: [{ label: "시각" }].concat(lines),
       axes: [{}, { size: 50 }],
     };
@@ -92,6 +96,8 @@
     const limit = Number(root.dataset.offlineAfter);
     function draw(history) {
       const data = series(history);
+      span.since = Date.parse(history.since) / 1000;
+      span.until = Date.parse(history.until) / 1000;
       if (!charts.backlog) {
         charts.backlog = new window.uPlot(
           options(root, "backlog", [
@@ -123,12 +129,24 @@
             },
           ],
         };
-        gapOptions.scales = { y: { range: (u, min, max) => [0, Math.max(max || 0, limit) * 1.1] } };
+        gapOptions.scales.y = { range: (u, min, max) => [0, Math.max(max || 0, limit) * 1.1] };
         charts.gaps = new window.uPlot(gapOptions, data.gaps, document.getElementById("chart-gaps"));
         charts.taps = new window.uPlot(
           options(root, "taps", [
-            { label: "승인", stroke: "#1b7f3b", fill: "rgba(27,127,59,.5)", paths: bars },
-            { label: "거절", stroke: "#b3261e", fill: "rgba(179,38,30,.5)", paths: bars },
+            {
+              label: "승인",
+              stroke: "#1b7f3b",
+              fill: "rgba(27,127,59,.5)",
+              paths: bars,
+              points: { show: false },
+            },
+            {
+              label: "거절",
+              stroke: "#b3261e",
+              fill: "rgba(179,38,30,.5)",
+              paths: bars,
+              points: { show: false },
+            },
           ]),
           data.taps,
           document.getElementById("chart-taps"),
