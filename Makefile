@@ -8,7 +8,12 @@ TEST_EXTRAS := edge,central,kiosk,hardware,face,dev
 DEMO_EXTRAS := edge,central
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint bench screens system-deps demo-system-deps clean
+# Front-end libraries (htmx, uPlot…) come from npm with a committed lockfile and are copied
+# where the pages load them; nothing is fetched at run time (web-assets/README.md).
+ASSETS := web-assets
+VENDOR := ingest_api/web/static/vendor
+
+.PHONY: test demo lint bench screens system-deps demo-system-deps assets clean
 
 ## Install the Debian packages listed in system-packages.txt that are missing.
 system-deps:
@@ -25,6 +30,18 @@ demo-system-deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	  $(SUDO) apt-get install -y -q --no-install-recommends mosquitto; }
 
+## Install the pages' front-end libraries from npm (web-assets/package-lock.json).
+assets: $(VENDOR)/.installed
+
+$(VENDOR)/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock.json $(ASSETS)/vendor.txt
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	  $(SUDO) apt-get install -y -q --no-install-recommends nodejs npm; }
+	cd $(ASSETS) && npm ci --no-audit --no-fund --ignore-scripts
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
+	grep -Ev '^\s*(#|$$)' $(ASSETS)/vendor.txt | while read -r src dest; do \
+	  cp "$(ASSETS)/node_modules/$$src" "$(VENDOR)/$$dest" || exit 1; done
+	touch $@
+
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
@@ -39,7 +56,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 ## Install everything (system packages too) and run the whole suite.
-test: system-deps $(VENV)/.installed-test
+test: system-deps $(VENV)/.installed-test assets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -47,7 +64,7 @@ test: system-deps $(VENV)/.installed-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## The main job on embedded defaults: five centers replay a day, figures are printed.
-demo: demo-system-deps $(VENV)/.installed-demo
+demo: demo-system-deps $(VENV)/.installed-demo assets
 	$(VENV)/bin/welfare demo
 
 lint: $(VENV)/.installed-test
@@ -56,4 +73,5 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/mypy .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info $(VENDOR) \
+	  $(ASSETS)/node_modules

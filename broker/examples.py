@@ -10,6 +10,7 @@ from broker.models import (
     AttendanceEvent,
     DeviceConfig,
     DeviceHealth,
+    DevicePresence,
     IngestAck,
     ProgramSession,
     ReaderState,
@@ -62,6 +63,15 @@ def examples() -> dict[str, tuple[str, str]]:
         oldest_pending_at=AT - timedelta(seconds=2),
         roster_version="B-202611200600",
         readers={"card": ReaderState(kind="card", connected=True, detail="USB 08ff:0009")},
+        disk_free_mb=11_204.0,
+        disk_total_mb=14_832.0,
+        heartbeat_interval_s=60.0,
+        last_ack_at=AT - timedelta(seconds=1),
+        clock_offset_s=-0.042,
+        cpu_temp_c=48.3,
+    )
+    presence = DevicePresence(
+        facility_id=FACILITY, device_id=DEVICE, state="offline", reason="connection_lost"
     )
     ack = IngestAck(facility_id=FACILITY, device_id=DEVICE, committed=[event.event_id], acked_at=AT)
     roster = Roster(
@@ -101,6 +111,10 @@ def examples() -> dict[str, tuple[str, str]]:
         "health": (
             topic(FACILITY, DEVICE, Channel.HEALTH),
             health.model_dump_json(exclude_none=True),
+        ),
+        "presence": (
+            topic(FACILITY, DEVICE, Channel.PRESENCE),
+            presence.model_dump_json(exclude_none=True),
         ),
         "ack": (topic(FACILITY, DEVICE, Channel.ACK), ack.model_dump_json(exclude_none=True)),
         "roster": (

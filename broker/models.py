@@ -139,6 +139,43 @@ class DeviceHealth(_Message):
     roster_version: str | None = None
     readers: dict[str, ReaderState] = Field(default_factory=dict)
     disk_free_mb: float | None = Field(default=None, ge=0)
+    # Added in contract revision 1.1 (docs/contract.md, "Changes"): optional, so an older
+    # kiosk's heartbeat still validates.
+    disk_total_mb: float | None = Field(default=None, ge=0)
+    heartbeat_interval_s: float | None = Field(
+        default=None, gt=0, le=86_400, description="How often this device sends its health."
+    )
+    last_ack_at: AwareDatetime | None = Field(
+        default=None, description="acked_at of the last confirmation received (center clock)."
+    )
+    clock_offset_s: float | None = Field(
+        default=None,
+        ge=-1e9,
+        le=1e9,
+        description="Device clock minus the center's, from ack round trips (+: device ahead).",
+    )
+    cpu_temp_c: float | None = Field(default=None, ge=-60, le=200)
+
+
+class DevicePresence(_Message):
+    """Payload on .../presence (retained): online when a device connects, offline when it stops.
+
+    The offline message with reason `connection_lost` is the device's MQTT last will, which the
+    broker publishes only after the will delay has passed without a reconnection.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    facility_id: EntityId
+    device_id: EntityId
+    state: Literal["online", "offline"]
+    reason: Literal["connected", "shutdown", "connection_lost"]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DevicePresence:
+        """Online only ever means connected; offline is a shutdown or a lost connection."""
+        if (self.state == "online") != (self.reason == "connected"):
+            raise ValueError("state online goes with reason connected, offline with the others")
+        return self
 
 
 class IngestAck(_Message):
@@ -223,6 +260,7 @@ DOWNSTREAM_MODELS: dict[str, type[_Message]] = {
 UPSTREAM_MODELS: dict[str, type[_Message]] = {
     "attendance": AttendanceBatch,
     "health": DeviceHealth,
+    "presence": DevicePresence,
 }
 
 

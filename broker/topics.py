@@ -16,12 +16,13 @@ class Channel(StrEnum):
 
     ATTENDANCE = "attendance"  # device -> center, QoS 1
     HEALTH = "health"  # device -> center, QoS 1
+    PRESENCE = "presence"  # device -> center, QoS 1, retained: online / offline (last will)
     ACK = "ack"  # center -> device, QoS 1: event ids whose rows are committed
     ROSTER = "roster"  # center -> device, QoS 1, retained
     CONFIG = "config"  # center -> device, QoS 1, retained
 
 
-UPSTREAM = (Channel.ATTENDANCE, Channel.HEALTH)
+UPSTREAM = (Channel.ATTENDANCE, Channel.HEALTH, Channel.PRESENCE)
 DOWNSTREAM = (Channel.ACK, Channel.ROSTER, Channel.CONFIG)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
@@ -31,6 +29,8 @@ from broker.models import (
 from broker.vocabulary import Gender, Method, NameDisplay, Outcome, ProgramKind
 from edge_agent.config import EdgeSettings
 from edge_agent.decision import eligible_programs, is_active, programs_on_now
+from edge_agent.health import ClockEstimator, cpu_temperature, disk_space
+from edge_agent.metrics import EdgeMetrics
 from edge_agent.models import ProgramChoice, TapResult
 from edge_agent.store import EdgeStore
 
@@ -62,6 +62,11 @@ class EdgeAgent:
         self.publisher_wake = asyncio.Event()
         # True while the publisher is connected to the broker; views show it to staff.
         self.online = False
+        self.online_since: datetime | None = None
+        # The center's time of the last confirmation, and the clock offset from round trips.
+        self.last_ack_at: datetime | None = None
+        self.clock_estimator = ClockEstimator()
+        self.metrics = EdgeMetrics()
 
     @property
     def store(self) -> EdgeStore:
@@ -126,16 +131,18 @@ class EdgeAgent:
 
     async def tap(self, credential: str, *, method: Method = Method.CARD) -> TapResult:
         """Decide on a card/NFC read locally and commit the event before answering."""
-        try:
-            hashed = credential_hash(credential, key=self._key)
-        except ValueError:
-            hashed = None
-        member = await self.store.member_by_credential(hashed) if hashed else None
-        return await self._decide(member, method=method)
+        with self.metrics.tap_seconds.time():
+            try:
+                hashed = credential_hash(credential, key=self._key)
+            except ValueError:
+                hashed = None
+            member = await self.store.member_by_credential(hashed) if hashed else None
+            return await self._decide(member, method=method)
 
     async def identify(self, member_ref: str, *, method: Method) -> TapResult:
         """Decide for a member identified otherwise (face match, staff picking from a list)."""
-        return await self._decide(await self.store.member(member_ref), method=method)
+        with self.metrics.tap_seconds.time():
+            return await self._decide(await self.store.member(member_ref), method=method)
 
     async def _decide(self, member: RosterMember | None, *, method: Method) -> TapResult:
         """Apply the rules of a tap to an identified (or unknown) member."""
@@ -270,6 +277,7 @@ class EdgeAgent:
 
     def _notify(self, result: TapResult) -> None:
         """Tell every view; a failing view never undoes or blocks the record."""
+        self.metrics.taps.labels(result.outcome.value if result.outcome else "choose").inc()
         for listener in list(self._listeners):
             try:
                 listener(result)
@@ -321,6 +329,7 @@ class EdgeAgent:
             if stats.oldest_pending_at is not None
             else None
         )
+        free_mb, total_mb = disk_space(self.settings.database)
         return DeviceHealth(
             facility_id=self.settings.facility_id,
             device_id=self.settings.device_id,
@@ -331,13 +340,11 @@ class EdgeAgent:
             oldest_pending_at=oldest,
             roster_version=await self.store.roster_version(),
             readers=dict(self._readers),
-            disk_free_mb=_free_mb(self.settings.database),
+            disk_free_mb=free_mb,
+            disk_total_mb=total_mb,
+            online_since=self.online_since,
+            heartbeat_interval_s=self.settings.health_interval_s,
+            last_ack_at=self.last_ack_at,
+            clock_offset_s=self.clock_estimator.offset_s,
+            cpu_temp_c=cpu_temperature(),
         )
-
-
-def _free_mb(path: Path) -> float | None:
-    """Free space where the device database lives (the limit of an offline backlog)."""
-    try:
-        return shutil.disk_usage(path.resolve().parent).free / 1_048_576
-    except OSError:
-        return None

@@ -12,6 +12,7 @@ from pathlib import Path
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeSettings
 from edge_agent.link import LinkServer
+from edge_agent.metrics import serve_metrics
 from edge_agent.store import roster_from_json
 
 _LOG = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ async def _serve(args: argparse.Namespace) -> None:
         if args.roster:
             await agent.load_roster(roster_from_json(args.roster.read_bytes()))
         _LOG.info("edge agent %s/%s running", settings.facility_id, settings.device_id)
+        if settings.metrics_port is not None:
+            port = await stack.enter_async_context(
+                serve_metrics(agent, host=settings.metrics_host, port=settings.metrics_port)
+            )
+            if port is not None:
+                _LOG.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
         if settings.link_socket is not None:
             settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
             await stack.enter_async_context(LinkServer(agent, settings.link_socket))

@@ -4,7 +4,8 @@ Environment: WELFARE_FACILITY_ID, WELFARE_DEVICE_ID, WELFARE_CREDENTIAL_KEY (the
 at the center), WELFARE_DATABASE, WELFARE_MQTT__HOST/__PORT/__USERNAME/__PASSWORD/__KEEPALIVE
 (broker/config.py; no WELFARE_MQTT__* at all runs stand-alone), the drivers'
 WELFARE_HARDWARE__* (hardware/config.py), and WELFARE_FACILITY_NAME, WELFARE_TIMEZONE,
-WELFARE_NAME_DISPLAY, WELFARE_RESEND_AFTER_S, WELFARE_HEALTH_INTERVAL_S, WELFARE_LINK_SOCKET.
+WELFARE_NAME_DISPLAY, WELFARE_RESEND_AFTER_S, WELFARE_HEALTH_INTERVAL_S, WELFARE_WILL_DELAY_S,
+WELFARE_METRICS_HOST, WELFARE_METRICS_PORT, WELFARE_LINK_SOCKET.
 The kiosk UI is another process with its own settings (kiosk_app/settings.py, WELFARE_KIOSK_*).
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.config import CredentialKey, MqttSettings, Timezone
@@ -37,7 +38,21 @@ class EdgeSettings(BaseSettings):
     name_display: NameDisplay = NameDisplay.MASKED
     resend_after_s: float = Field(default=30.0, gt=0)
     health_interval_s: float = Field(default=60.0, gt=0)
+    # The broker publishes this device's last will ("offline") only if it has not reconnected
+    # within this many seconds (MQTT 5 Will Delay Interval): a brief drop announces nothing.
+    will_delay_s: int = Field(default=60, ge=0, le=86_400)
+    # `welfare edge run` serves Prometheus metrics here (localhost only); None: not served.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=9101, ge=1, le=65535)
     mqtt: MqttSettings | None = None
     # Where the kiosk UI connects (edge_agent/link.py); None runs headless (reader + buzzer).
     link_socket: Path | None = Path("/run/welfare/edge-link.sock")
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: object) -> object:
+        """WELFARE_METRICS_PORT=off (or empty) serves no metrics."""
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value

@@ -15,7 +15,14 @@ from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from broker.const import QOS_AT_LEAST_ONCE
-from broker.models import BatchHeader, DeviceConfig, IngestAck, Roster, encode_batch
+from broker.models import (
+    BatchHeader,
+    DeviceConfig,
+    DevicePresence,
+    IngestAck,
+    Roster,
+    encode_batch,
+)
 from broker.topics import Channel, topic
 from edge_agent.const import (
     KEEP_CONFIRMED_DAYS,
@@ -47,6 +54,8 @@ class Publisher:
         self._device = settings.device_id
         self._topic = topic(self._facility, self._device, Channel.ATTENDANCE)
         self._health_topic = topic(self._facility, self._device, Channel.HEALTH)
+        self._presence_topic = topic(self._facility, self._device, Channel.PRESENCE)
+        self._will_delay = settings.will_delay_s
         self._downstream = {
             topic(self._facility, self._device, ch): ch
             for ch in (Channel.ACK, Channel.ROSTER, Channel.CONFIG)
@@ -54,6 +63,7 @@ class Publisher:
         self._resend_after = settings.resend_after_s
         self._health_interval = settings.health_interval_s
         self._connected = asyncio.Event()
+        self._health_now = asyncio.Event()
         self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=1000)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent_messages = 0
@@ -69,6 +79,17 @@ class Publisher:
             client.username_pw_set(self._mqtt.username, self._mqtt.password_value())
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(0)
+        # The last will: "offline", published by the broker only if the connection is lost
+        # and not re-made within the will delay (so a flaky link announces nothing).
+        will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+        will_props.WillDelayInterval = self._will_delay
+        client.will_set(
+            self._presence_topic,
+            self._presence("offline", "connection_lost"),
+            qos=QOS_AT_LEAST_ONCE,
+            retain=True,
+            properties=will_props,
+        )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -94,8 +115,31 @@ class Publisher:
                 tg.create_task(self._receive())
                 tg.create_task(self._report_health(client))
         finally:
+            await self._say_goodbye(client)
             client.disconnect()
             client.loop_stop()
+
+    def _presence(self, state: str, reason: str) -> str:
+        """This device's presence document."""
+        return DevicePresence(
+            facility_id=self._facility,
+            device_id=self._device,
+            state=state,
+            reason=reason,
+        ).model_dump_json()
+
+    async def _say_goodbye(self, client: mqtt.Client) -> None:
+        """A clean stop says so (no will then: a normal disconnect discards it)."""
+        if not client.is_connected():
+            return
+        info = client.publish(
+            self._presence_topic,
+            self._presence("offline", "shutdown"),
+            qos=QOS_AT_LEAST_ONCE,
+            retain=True,
+        )
+        with contextlib.suppress(RuntimeError, ValueError):
+            await asyncio.to_thread(info.wait_for_publish, 2.0)
 
     # -- paho thread callbacks ------------------------------------------------------------
 
@@ -107,6 +151,12 @@ class Publisher:
             _LOG.warning("broker refused %s: %s", self._device, reason)
             return
         client.subscribe([(t, QOS_AT_LEAST_ONCE) for t in self._downstream])
+        client.publish(
+            self._presence_topic,
+            self._presence("online", "connected"),
+            qos=QOS_AT_LEAST_ONCE,
+            retain=True,
+        )
         self._call(self._set_connected, True)
 
     def _on_disconnect(
@@ -131,10 +181,14 @@ class Publisher:
         """Track the connection; on reconnect everything unconfirmed goes out again."""
         self._agent.online = up
         if up:
+            self._agent.online_since = self._agent.clock()
+            self._agent.clock_estimator.reset()
             self._connected.set()
             self._resend_pending = True
             self._agent.publisher_wake.set()
+            self._health_now.set()  # a heartbeat at once: the center sees it back
         else:
+            self._agent.online_since = None
             self._connected.clear()
 
     def _enqueue(self, topic_name: str, payload: bytes) -> None:
@@ -179,6 +233,9 @@ class Publisher:
                 await asyncio.sleep(0.2)
                 continue
             await store.mark_sent((r.seq for r in rows), at=now)
+            self._agent.clock_estimator.sent(
+                rows[0].event_id, wall=self._agent.clock().timestamp(), mono=time.monotonic()
+            )
             self.sent_messages += 1
 
     async def _receive(self) -> None:
@@ -190,6 +247,10 @@ class Publisher:
             try:
                 if channel is Channel.ACK:
                     ack = IngestAck.model_validate_json(payload)
+                    self._agent.clock_estimator.acked(
+                        ack.committed, ack.acked_at, mono=time.monotonic()
+                    )
+                    self._agent.last_ack_at = ack.acked_at
                     await store.acknowledge(ack.committed, at=time.time())
                     self._agent.publisher_wake.set()
                 elif channel is Channel.ROSTER:
@@ -200,12 +261,19 @@ class Publisher:
                 _LOG.warning("ignored invalid %s message: %s", channel, exc)
 
     async def _report_health(self, client: mqtt.Client) -> None:
-        """Publish health periodically and prune what the center has long confirmed."""
+        """The heartbeat: at each connection, then every interval while connected (a stale
+        one is never queued); also prunes what the center has long confirmed."""
         while True:
             await self._connected.wait()
+            self._health_now.clear()
             health = await self._agent.health()
-            client.publish(self._health_topic, health.model_dump_json(), qos=QOS_AT_LEAST_ONCE)
+            client.publish(
+                self._health_topic,
+                health.model_dump_json(exclude_none=True),
+                qos=QOS_AT_LEAST_ONCE,
+            )
             await self._agent.store.prune_confirmed(
                 before=time.time() - KEEP_CONFIRMED_DAYS * 86400
             )
-            await asyncio.sleep(self._health_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._health_now.wait(), timeout=self._health_interval)

@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         handler=_migrate
     )
     consume = cmds.add_parser("consume", help="run the MQTT consumer only (no HTTP)")
+    consume.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve this worker's Prometheus metrics (batch latency, queue depth) on the port",
+    )
+    consume.add_argument("--metrics-host", default="127.0.0.1")
     consume.set_defaults(handler=_consume)
     run = cmds.add_parser("run", help="run the API and the consumer")
     run.add_argument("--host", default="127.0.0.1")
@@ -73,14 +79,21 @@ def _migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _consume(_args: argparse.Namespace) -> int:
+def _consume(args: argparse.Namespace) -> int:
     """`welfare ingest consume`: until SIGTERM/SIGINT."""
+    from prometheus_client import start_http_server
+
     from ingest_api.ingest.consumer import IngestConsumer
 
     consumer = IngestConsumer(_settings())
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    if args.metrics_port is not None:
+        server, _thread = start_http_server(
+            args.metrics_port, addr=args.metrics_host, registry=consumer.metrics.registry
+        )
+        _LOG.info("metrics on http://%s:%d/metrics", args.metrics_host, server.server_port)
     consumer.start()
     _LOG.info("consumer %s started", consumer.settings.consumer_id)
     done.wait()

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from broker.const import SOFTWARE_VERSION
 from ingest_api.core.config import Settings
 from ingest_api.core.db import open_pool
 from ingest_api.figures.refresher import RollupRefresher
+from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.ingest.consumer import IngestConsumer
-from ingest_api.web import pages
-from ingest_api.web.api import figures, ops, registry
+from ingest_api.web import fleet, pages
+from ingest_api.web.api import figures, metrics, ops, registry
 
 _LOG = logging.getLogger(__name__)
 
@@ -33,13 +36,22 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         )
         consumer = IngestConsumer(settings) if consume else None
         app.state.consumer = consumer
+        monitor = (
+            FleetMonitor(pool, rules=settings.fleet)
+            if settings.fleet.check_interval_s > 0
+            else None
+        )
         if refresher is not None:
             refresher.start()
         if consumer is not None:
             consumer.start()
+        if monitor is not None:
+            monitor.start()
         try:
             yield
         finally:
+            if monitor is not None:
+                monitor.stop()
             if consumer is not None:
                 consumer.stop()
             if refresher is not None:
@@ -53,6 +65,16 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.consumer = None
     app.state.pool = None
-    for router in (ops.router, pages.router, registry.router, figures.router):
+    for router in (
+        ops.router,
+        pages.router,
+        registry.router,
+        figures.router,
+        fleet.router,
+        metrics.router,
+    ):
         app.include_router(router)
+    # The pages' CSS and scripts; vendor/ is filled by `make assets` from npm, never a CDN.
+    static = resources.files("ingest_api.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app

@@ -270,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
                 json.dumps({"day": str(day), "figures": figures, "report_month": month}, indent=2)
             )
         print(f"\nweb pages: {base}/  (figures and kiosk health), {base}/docs (API)")
+        print(f"operators: {base}/fleet  (kiosks, alerts), {base}/metrics  (Prometheus)")
         print(f"demo took {time.monotonic() - started:.1f} s")
         if args.serve:
             print("serving until Ctrl-C …")

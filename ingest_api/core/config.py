@@ -2,17 +2,43 @@
 
 Environment: DATABASE_URL (or WELFARE_DATABASE_URL), WELFARE_MQTT__HOST/__PORT/__USERNAME/
 __PASSWORD (broker/config.py, the same names a kiosk reads), WELFARE_CREDENTIAL_KEY (the same
-card-hash key the kiosks of the city use), WELFARE_CONSUMER_ID and the consumer's batching.
+card-hash key the kiosks of the city use), WELFARE_CONSUMER_ID and the consumer's batching,
+WELFARE_FLEET__* (the fleet's offline rule and alert thresholds).
 """
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.auth import INGEST_USER
 from broker.config import CredentialKey, MqttSettings, Timezone
 from broker.const import DEFAULT_TIMEZONE
+
+
+class FleetSettings(BaseModel):
+    """Operators' rules for the fleet (nested as WELFARE_FLEET__*; docs/fleet.md explains them).
+
+    A device is offline after `missed_heartbeats` of its own heartbeat intervals plus `slack_s`
+    without a word (or when its last will arrives), and online again at its next heartbeat.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # How often the monitor derives offline devices and alerts (0: never, for tests that call
+    # it explicitly). Requests only ever read what it wrote.
+    check_interval_s: float = Field(default=5.0, ge=0, le=3600)
+    missed_heartbeats: int = Field(default=3, ge=2, le=100)
+    slack_s: float = Field(default=15.0, ge=0, le=3600)
+    # The interval assumed for a device whose heartbeat does not say (contract 1.0 kiosks).
+    default_heartbeat_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    heartbeat_retention_days: int = Field(default=30, ge=1, le=3650)
+    offline_alert_after_s: float = Field(default=600.0, ge=0)
+    backlog_alert_after_s: float = Field(default=1800.0, ge=0)
+    clock_alert_s: float = Field(default=60.0, gt=0)
+    disk_alert_free_mb: float = Field(default=500.0, ge=0)
+    disk_alert_free_pct: float = Field(default=5.0, ge=0, le=100)
+    roster_alert_after_s: float = Field(default=600.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -42,6 +68,7 @@ class Settings(BaseSettings):
     # tests that refresh explicitly); requests only ever read it.
     refresh_interval_s: float = Field(default=2.0, ge=0, le=3600)
     production: bool = False
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
 
     @model_validator(mode="after")
     def _complete_and_safe(self) -> Settings:

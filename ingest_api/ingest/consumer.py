@@ -20,16 +20,23 @@ from paho.mqtt.properties import Properties
 
 from broker.const import QOS_AT_LEAST_ONCE
 from broker.models import IngestAck
-from broker.topics import Channel, ingest_subscription, topic
+from broker.topics import UPSTREAM, Channel, ingest_subscription, topic
 from ingest_api.core.config import Settings
+from ingest_api.fleet.store import Heartbeat, Presence, record_heartbeats, record_presence
 from ingest_api.ingest.const import ACK_CHUNK, ROSTER_UNKNOWN, SESSION_EXPIRY_S, DeadLetterReason
-from ingest_api.ingest.validation import DeadLetter, ParsedAttendance, ParsedHealth, parse_message
+from ingest_api.ingest.metrics import ConsumerMetrics
+from ingest_api.ingest.validation import (
+    DeadLetter,
+    ParsedAttendance,
+    ParsedHealth,
+    ParsedPresence,
+    parse_message,
+)
 from ingest_api.ingest.writes import (
     add_metrics,
     flag_unknown_rosters,
     insert_dead_letters,
     insert_events,
-    upsert_health,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -75,6 +82,9 @@ class IngestConsumer:
         self._writer: threading.Thread | None = None
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._client = self._make_client()
+        self.metrics = ConsumerMetrics(
+            settings.consumer_id, queue_depth=self._queue.qsize, connected=self._connected.is_set
+        )
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -135,16 +145,13 @@ class IngestConsumer:
     # -- paho callbacks (network thread) --------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        """Subscribe to every device's attendance and health."""
+        """Subscribe to every device's attendance, health and presence."""
         if reason.is_failure:
             _LOG.error("broker refused the ingest: %s", reason)
             return
         shared = self.settings.shared_subscription
         client.subscribe(
-            [
-                (ingest_subscription(Channel.ATTENDANCE, shared=shared), QOS_AT_LEAST_ONCE),
-                (ingest_subscription(Channel.HEALTH, shared=shared), QOS_AT_LEAST_ONCE),
-            ]
+            [(ingest_subscription(ch, shared=shared), QOS_AT_LEAST_ONCE) for ch in UPSTREAM]
         )
         self._connected.set()
 
@@ -186,9 +193,14 @@ class IngestConsumer:
                     )
                 except queue.Empty:
                     break
+            started = time.perf_counter()
             committed = self._store_with_retry(batch)
             if committed is None:
                 return  # stopping: nothing acknowledged, the broker redelivers
+            self.metrics.batch_write.observe(time.perf_counter() - started)
+            self.metrics.batch_latency.observe(
+                (datetime.now(UTC) - batch[0].received_at).total_seconds()
+            )
             self._acknowledge(batch, committed)
 
     def _store_with_retry(self, batch: list[Incoming]) -> Committed | None:
@@ -238,7 +250,8 @@ class IngestConsumer:
             self._conn = psycopg.connect(self.settings.database_url, connect_timeout=5)
         events = []
         letters: list[DeadLetter] = []
-        health: list[ParsedHealth] = []
+        beats: list[Heartbeat] = []
+        presence: list[Presence] = []
         committed: Committed = defaultdict(list)
         counts: Counter[str] = Counter()
         for item in batch:
@@ -247,7 +260,9 @@ class IngestConsumer:
                 letters.append(parsed)
                 counts[f"dead_letter.{parsed.reason}"] += 1
             elif isinstance(parsed, ParsedHealth):
-                health.append(parsed)
+                beats.append(Heartbeat(parsed.health, parsed.received_at))
+            elif isinstance(parsed, ParsedPresence):
+                presence.append(Presence(parsed.presence, parsed.received_at))
             else:
                 assert isinstance(parsed, ParsedAttendance)
                 events.extend(parsed.rows)
@@ -261,7 +276,8 @@ class IngestConsumer:
             counts[f"flag.{ROSTER_UNKNOWN}"] += flag_unknown_rosters(cur, rows=events)
             new = insert_events(cur, rows=events)
             insert_dead_letters(cur, letters=letters, consumer=self.settings.consumer_id)
-            upsert_health(cur, reports=health)
+            record_heartbeats(cur, beats=beats)
+            record_presence(cur, items=presence)
             counts["messages"] += len(batch)
             counts["events.new"] += new
             counts["events.duplicate"] += len(events) - new

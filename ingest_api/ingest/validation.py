@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from broker.const import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
-from broker.models import AttendanceBatch, DeviceHealth
+from broker.models import AttendanceBatch, DeviceHealth, DevicePresence
 from broker.topics import Channel, parse_topic
 from ingest_api.ingest.const import FUTURE_TOLERANCE, PAST_TOLERANCE, DeadLetterReason
 
@@ -55,12 +55,21 @@ class ParsedAttendance:
 
 @dataclass(frozen=True, slots=True)
 class ParsedHealth:
-    """A valid health report."""
+    """A valid health report (a heartbeat), with the time the ingest received it."""
 
     health: DeviceHealth
+    received_at: datetime
 
 
-Parsed = ParsedAttendance | ParsedHealth | DeadLetter
+@dataclass(frozen=True, slots=True)
+class ParsedPresence:
+    """A device's online/offline announcement (or its last will), with the time it arrived."""
+
+    presence: DevicePresence
+    received_at: datetime
+
+
+Parsed = ParsedAttendance | ParsedHealth | ParsedPresence | DeadLetter
 
 
 def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
@@ -101,17 +110,28 @@ def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parse
             batch = AttendanceBatch.model_validate(document)
         elif address.channel is Channel.HEALTH:
             health = DeviceHealth.model_validate(document)
+        elif address.channel is Channel.PRESENCE:
+            presence = DevicePresence.model_validate(document)
         else:
             return DeadLetter(topic, DeadLetterReason.BAD_TOPIC, "not an upstream channel", payload)
     except ValidationError as exc:
         return DeadLetter(topic, DeadLetterReason.INVALID, _short(exc), payload)
+    if address.channel is Channel.ATTENDANCE:
+        return _attendance(
+            topic, payload, batch, address.facility_id, address.device_id, received_at
+        )
+    about = health if address.channel is Channel.HEALTH else presence
+    if (about.facility_id, about.device_id) != (address.facility_id, address.device_id):
+        return DeadLetter(
+            topic,
+            DeadLetterReason.TOPIC_MISMATCH,
+            f"{address.channel.value} of {about.facility_id}/{about.device_id}, "
+            f"topic is {address.facility_id}/{address.device_id}",
+            payload,
+        )
     if address.channel is Channel.HEALTH:
-        if (health.facility_id, health.device_id) != (address.facility_id, address.device_id):
-            return DeadLetter(
-                topic, DeadLetterReason.TOPIC_MISMATCH, "health of another device", payload
-            )
-        return ParsedHealth(health)
-    return _attendance(topic, payload, batch, address.facility_id, address.device_id, received_at)
+        return ParsedHealth(health, received_at)
+    return ParsedPresence(presence, received_at)
 
 
 def _attendance(

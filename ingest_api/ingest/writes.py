@@ -6,10 +6,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from ingest_api.ingest.const import ROSTER_UNKNOWN
-from ingest_api.ingest.validation import DeadLetter, EventRow, ParsedHealth
+from ingest_api.ingest.validation import DeadLetter, EventRow
 
 _INSERT_EVENTS = """
 INSERT INTO attendance_events (
@@ -60,30 +59,6 @@ def insert_dead_letters(
             "INSERT INTO dead_letters (topic, reason, detail, payload, consumer) "
             "VALUES (%s, %s, %s, %s, %s)",
             [(d.topic, d.reason, d.detail, d.payload, consumer) for d in letters],
-        )
-
-
-def upsert_health(
-    cur: psycopg.Cursor[tuple[object, ...]], *, reports: Sequence[ParsedHealth]
-) -> None:
-    """Keep the newest health report per device."""
-    if reports:
-        cur.executemany(
-            "INSERT INTO device_status (facility_id, device_id, last_seen_at, reported_at, "
-            "outbox_pending, health) VALUES (%s, %s, now(), %s, %s, %s) "
-            "ON CONFLICT (facility_id, device_id) DO UPDATE SET last_seen_at = now(), "
-            "reported_at = EXCLUDED.reported_at, outbox_pending = EXCLUDED.outbox_pending, "
-            "health = EXCLUDED.health WHERE device_status.reported_at <= EXCLUDED.reported_at",
-            [
-                (
-                    r.health.facility_id,
-                    r.health.device_id,
-                    r.health.reported_at,
-                    r.health.outbox_pending,
-                    Jsonb(r.health.model_dump(mode="json")),
-                )
-                for r in reports
-            ],
         )
 
 

@@ -21,6 +21,7 @@ from broker.models import (
     AttendanceEvent,
     DeviceConfig,
     DeviceHealth,
+    DevicePresence,
     IngestAck,
     Roster,
     mask_name,
@@ -33,6 +34,7 @@ DOC = Path(__file__).parents[2] / "docs" / "contract.md"
 MODELS: dict[str, type[BaseModel]] = {
     "attendance": AttendanceBatch,
     "health": DeviceHealth,
+    "presence": DevicePresence,
     "ack": IngestAck,
     "roster": Roster,
     "config": DeviceConfig,
@@ -223,4 +225,32 @@ def test_clock_skew_is_flagged_not_dropped() -> None:
         )
         assert isinstance(parsed, ParsedAttendance)
         assert parsed.rows[0].flags == [flag]
-    assert set(UPSTREAM_MODELS) == {"attendance", "health"}
+    assert set(UPSTREAM_MODELS) == {"attendance", "health", "presence"}
+
+
+def test_presence_state_and_reason_go_together() -> None:
+    """An online presence is always a connection; an offline one is a stop or a lost link."""
+    base = {"schema_version": 1, "facility_id": "B", "device_id": "meal-1"}
+    for state, reason in (("online", "connected"), ("offline", "shutdown")):
+        DevicePresence.model_validate({**base, "state": state, "reason": reason})
+    for state, reason in (("online", "shutdown"), ("offline", "connected")):
+        with pytest.raises(ValidationError, match="state online goes with reason connected"):
+            DevicePresence.model_validate({**base, "state": state, "reason": reason})
+
+
+def test_a_heartbeat_of_contract_1_0_is_still_valid() -> None:
+    """A kiosk not yet upgraded sends a heartbeat without the 1.1 fields: still accepted."""
+    doc = json.loads(examples()["health"][1])
+    for added in (
+        "disk_total_mb",
+        "heartbeat_interval_s",
+        "last_ack_at",
+        "clock_offset_s",
+        "cpu_temp_c",
+    ):
+        doc.pop(added)
+    parsed = parse_message(
+        "welfare/v1/B/meal-1/health", json.dumps(doc).encode(), received_at=datetime.now(UTC)
+    )
+    assert not isinstance(parsed, DeadLetter), parsed
+    assert parsed.health.clock_offset_s is None  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-"""A TCP proxy between devices and the broker that adds latency, resets and outages."""
+"""A TCP proxy between devices and the broker that adds latency, loss, resets and outages."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ class LinkFaults:
     jitter_s: float = 0.0
     reset_per_s: float = 0.0  # chance per connection per second of a TCP reset
     down: bool = False  # refuse new connections and cut existing ones
+    # Packet loss as the endpoints' TCP sees it: a lost segment arrives after a retransmission
+    # timeout (doubling while it keeps being lost), and everything behind it waits (in-order
+    # delivery), so the stream is delayed, never corrupted.
+    loss: float = 0.0
+    rto_s: float = 0.2  # Linux's minimum retransmission timeout
+    # A black hole: nothing gets through, but no side is told (no reset, no FIN), as when a
+    # mobile link stalls; the bytes wait and arrive when it ends, like retransmissions would.
+    stalled: bool = False
 
 
 class FlakyProxy:
@@ -32,6 +40,8 @@ class FlakyProxy:
         self.port = free_port()
         self.faults = LinkFaults()
         self.resets = 0
+        self.lost = 0  # transmissions "lost" (each delays its chunk by a retransmission timeout)
+        self.worst_burst = 0  # the most times one chunk was lost in a row
         self._rng = random.Random(seed)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -103,20 +113,67 @@ class FlakyProxy:
     async def _pipe(
         self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, peer: asyncio.StreamWriter
     ) -> None:
-        """Copy bytes one way, delaying or resetting as the faults say."""
-        while True:
-            data = await src.read(65536)
-            if not data or self.faults.down:
-                break
-            delay = self.faults.latency_s + self._rng.random() * self.faults.jitter_s
-            if delay:
-                await asyncio.sleep(delay)
+        """Copy bytes one way, delaying or resetting as the faults say.
+
+        Reading and delivering are apart: each chunk is released at its arrival plus its own
+        delay (latency, jitter, retransmissions), but never before the chunk ahead of it —
+        in order, like TCP, without one chunk's delay adding to the next one's.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes, float] | None] = asyncio.Queue()
+        deliverer = asyncio.create_task(self._deliver(queue, dst, peer))
+        try:
+            while not deliverer.done():
+                data = await src.read(65536)
+                if not data or self.faults.down:
+                    break
+                queue.put_nowait((loop.time(), data, self._delay()))
+        except OSError:
+            pass
+        finally:
+            queue.put_nowait(None)
+            await deliverer
+        dst.close()
+
+    def _delay(self) -> float:
+        """How long one chunk takes beyond the wire: latency, jitter and lost transmissions."""
+        delay = self.faults.latency_s + self._rng.random() * self.faults.jitter_s
+        rto, burst = self.faults.rto_s, 0
+        while self.faults.loss and self._rng.random() < self.faults.loss:
+            delay += rto
+            rto = min(rto * 2, 60.0)
+            burst += 1
+        self.lost += burst
+        self.worst_burst = max(self.worst_burst, burst)
+        return delay
+
+    async def _deliver(
+        self,
+        queue: asyncio.Queue[tuple[float, bytes, float] | None],
+        dst: asyncio.StreamWriter,
+        peer: asyncio.StreamWriter,
+    ) -> None:
+        """Write the chunks in order, each at its release time; reset when the faults say."""
+        loop = asyncio.get_running_loop()
+        release = 0.0
+        while (item := await queue.get()) is not None:
+            arrived, data, delay = item
+            release = max(release, arrived + delay)
+            if (wait := release - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            # The flag is flipped from the test's thread: polled, not an asyncio.Event.
+            while self.faults.stalled and not self.faults.down:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            if self.faults.down:
+                return
             if self.faults.reset_per_s and self._rng.random() < self.faults.reset_per_s * max(
                 delay, 0.05
             ):
                 self._reset(dst)
                 self._reset(peer)
                 return
-            dst.write(data)
-            await dst.drain()
-        dst.close()
+            try:
+                dst.write(data)
+                await dst.drain()
+            except OSError:
+                return

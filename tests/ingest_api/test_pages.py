@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from ingest_api.ingest.writes import insert_events
 from ingest_api.main import create_app
 from ingest_api.registry import store
 from ingest_api.registry.models import Facility, Program
+from welfare.services.chromium import HEADLESS_ARGS, find_chromium
 from welfare.services.ports import free_port
 
 DAY = date(2026, 11, 20)
@@ -30,10 +30,10 @@ DAY = date(2026, 11, 20)
 
 def chromium() -> str:
     """The Chromium binary (Debian's package)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (make test does)")
-    return found
+    try:
+        return find_chromium()
+    except FileNotFoundError as exc:
+        pytest.fail(f"{exc} (make test does)")
 
 
 def _headless(url: str, *extra: str, profile: Path) -> subprocess.CompletedProcess[str]:
@@ -42,13 +42,7 @@ def _headless(url: str, *extra: str, profile: Path) -> subprocess.CompletedProce
         [
             chromium(),
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_ARGS,
             f"--user-data-dir={profile}",
             *extra,
             url,

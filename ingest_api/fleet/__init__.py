@@ -1,0 +1,1 @@
+"""The fleet: heartbeats as a time series, online/offline with hysteresis, alerts, metrics."""
