@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from broker.const import SOFTWARE_VERSION
 from ingest_api.core.config import Settings
 from ingest_api.core.db import open_pool
+from ingest_api.core.maintenance import SecurityMaintenance
 from ingest_api.figures.refresher import RollupRefresher
 from ingest_api.ingest.consumer import IngestConsumer
-from ingest_api.web import pages
-from ingest_api.web.api import figures, ops, registry
+from ingest_api.web import guard, pages, signin
+from ingest_api.web.api import audit, figures, ops, registry
 
 _LOG = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         )
         consumer = IngestConsumer(settings) if consume else None
         app.state.consumer = consumer
+        maintenance = (
+            SecurityMaintenance(pool, settings=settings)
+            if settings.security.maintenance_interval_s > 0
+            else None
+        )
+        if maintenance is not None:
+            maintenance.start()
         if refresher is not None:
             refresher.start()
         if consumer is not None:
@@ -44,6 +52,8 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
                 consumer.stop()
             if refresher is not None:
                 refresher.stop()
+            if maintenance is not None:
+                maintenance.stop()
             app.state.pool = None
             pool.close()
 
@@ -53,6 +63,15 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.consumer = None
     app.state.pool = None
-    for router in (ops.router, pages.router, registry.router, figures.router):
+    for router in (
+        ops.router,
+        pages.router,
+        signin.router,
+        registry.router,
+        figures.router,
+        audit.router,
+    ):
         app.include_router(router)
+    # Refuses to build an app with a route that names no authorization decision.
+    guard.install(app)
     return app

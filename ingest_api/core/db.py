@@ -14,6 +14,12 @@ Conn = psycopg.Connection[Any]
 Pool = ConnectionPool[Conn]
 
 
+def _reset_role(conn: Conn) -> None:
+    """Back to the login role when a request returns its connection (get_conn set welfare_app)."""
+    conn.execute("RESET ROLE")
+    conn.commit()
+
+
 def open_pool(settings: Settings) -> Pool:
     """A pool of connections to the central database; connections are checked before use.
 
@@ -26,6 +32,7 @@ def open_pool(settings: Settings) -> Pool:
         max_size=settings.pool_max_size,
         kwargs={"connect_timeout": 5},
         check=ConnectionPool.check_connection,
+        reset=_reset_role,
         name="welfare-center",
         open=False,
         timeout=10,
