@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Final
+from unittest import mock
 
 import psycopg
 
+from ingest_api.auth import passwords
 from ingest_api.auth.accounts import Issued, add_user, set_role
 from ingest_api.auth.tokens import issue_token
 from ingest_api.core.fieldcrypto import FieldCipher
@@ -20,6 +23,15 @@ CIPHER: Final = FieldCipher([DATA_KEY.encode()])
 PASSWORD: Final = "Hangang-bridge-2026"
 
 
+_REAL_HASH: Final = passwords.hash_password
+
+
+@cache
+def _argon2_once(password: str) -> str:
+    """A real argon2id hash of a password, computed once per run (it takes ~0.5 s here)."""
+    return _REAL_HASH(password)
+
+
 def add_account(
     url: str,
     username: str,
@@ -30,8 +42,15 @@ def add_account(
     grants: Sequence[Permission] = (),
     password: str = PASSWORD,
 ) -> Issued:
-    """An account with a known password (not temporary), enrolled in TOTP if its role has it."""
-    with psycopg.connect(url) as conn:
+    """An account with a known password (not temporary), enrolled in TOTP if its role has it.
+
+    Made by the product's add_user; the argon2 hash of the suite's password is reused
+    between accounts (each is still a real hash that sign-in verifies).
+    """
+    with (
+        psycopg.connect(url) as conn,
+        mock.patch.object(passwords, "hash_password", _argon2_once),
+    ):
         issued = add_user(
             conn,
             username=username,

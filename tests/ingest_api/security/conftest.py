@@ -73,8 +73,11 @@ def _member(ref: str, facility_id: str, programs: list[str], name: str) -> Membe
     )
 
 
-def build_world(url: str) -> None:
-    """Centers A and B, their programs and members, a day of meals, and every account."""
+def build_world(url: str) -> dict[str, str]:
+    """Centers A and B, their programs and members, a day of meals, and every account.
+
+    Returns the TOTP secrets of the accounts that have a second factor.
+    """
     with psycopg.connect(url) as conn:
         for fid, name in (("A", "새빛"), ("B", "한마음")):
             store.upsert_facility(conn, facility=Facility(facility_id=fid, name=name))
@@ -106,8 +109,14 @@ def build_world(url: str) -> None:
         "operator": (Role.OPERATOR, None, ()),
         "auditor": (Role.AUDITOR, None, ()),
     }
+    secrets = {}
     for name, (role, facility, programs) in roles.items():
-        add_account(url, name.replace("_", "."), role, facility_id=facility, programs=programs)
+        issued = add_account(
+            url, name.replace("_", "."), role, facility_id=facility, programs=programs
+        )
+        if issued.totp_secret:
+            secrets[issued.username] = issued.totp_secret
+    return secrets
 
 
 @pytest.fixture
@@ -115,7 +124,7 @@ def world(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
     """The app over the small city; headers for anonymous, every role and a token."""
     monkeypatch.setenv("WELFARE_CREDENTIAL_KEY", CREDENTIAL_KEY)
     monkeypatch.setenv("WELFARE_DATA_KEY", DATA_KEY)
-    build_world(database_url)
+    secrets = build_world(database_url)
     settings = Settings(
         database_url=database_url,
         refresh_interval_s=0,
@@ -123,7 +132,7 @@ def world(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
     )
     app = create_app(settings, consume=False)
     with TestClient(app) as client:
-        w = World(database_url, client)
+        w = World(database_url, client, totp=secrets)
         w.headers["anonymous"] = {}
         for name in (
             "city_admin",
