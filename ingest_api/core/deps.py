@@ -59,6 +59,9 @@ def get_pool(request: Request) -> Pool:
 def get_conn(pool: Annotated[Pool, Depends(get_pool)]) -> Iterator[Conn]:
     """A pooled connection for one request, as `welfare_app`, committed when the handler succeeds.
 
+    Committed before the answer is sent (scope "function", see ConnDep): a browser that follows
+    a redirect at once (after signing in, say) must find what the request wrote.
+
     Whatever the service logs in as, a request can do only what welfare_app may (it cannot
     UPDATE or DELETE audit rows); the pool returns the connection to its login role afterwards.
     Values the database refuses (a NUL character in text, an unknown program referenced, …)
@@ -115,9 +118,14 @@ class PasswordChangeRequired(HTTPException):
         super().__init__(403, "임시 비밀번호입니다. 먼저 비밀번호를 바꾸세요.")
 
 
+# The one way to depend on the request's connection (the same object everywhere, so a request
+# has exactly one connection and transaction); its teardown commits before the response.
+_CONN: Final = Depends(get_conn, scope="function")
+
+
 def get_principal(
     request: Request,
-    conn: Annotated[Conn, Depends(get_conn)],
+    conn: Annotated[Conn, _CONN],
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Principal | None:
     """Who calls: a bearer token, or the session of the cookie; None when nobody signed in.
@@ -230,7 +238,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ConnDep = Annotated[Conn, Depends(get_conn)]
+ConnDep = Annotated[Conn, _CONN]
 PoolDep = Annotated[Pool, Depends(get_pool)]
 KeyDep = Annotated[bytes, Depends(get_credential_key)]
 CipherDep = Annotated[FieldCipher, Depends(get_cipher)]

@@ -625,7 +625,8 @@ def import_file(
                         column=header,
                         cell=cell,
                         value=member.member_ref,
-                        message=f"member number belongs to facility {other[0]}",
+                        # which center is not said: that is another center's business
+                        message="member number is used by another center",
                     )
                 )
             models.append((row, member))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from importlib import resources
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import fastapi.routing
 from fastapi import FastAPI, Request, Response
@@ -99,6 +99,14 @@ def _wants_page(request: Request) -> bool:
     )
 
 
+def _same_site_referer(request: Request) -> str | None:
+    """The path (and query) of the page a form was sent from, if it was one of ours."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
+
+
 def error_page(request: Request, status: int, title: str, detail: str) -> Response:
     """A refusal as a page staff can read."""
     return templates.TemplateResponse(
@@ -115,9 +123,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
-        """Pages ask to sign in (and come back here afterwards); the API answers 401."""
-        if _wants_page(request) and request.method == "GET":
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        """Pages ask to sign in (and come back afterwards); the API answers 401.
+
+        A form sent after the session ended cannot be replayed: the browser goes back to the
+        form's page after signing in, where its back button still holds what was typed.
+        """
+        if _wants_page(request):
+            if request.method == "GET":
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            else:
+                target = _same_site_referer(request) or "/"
             expired = "&expired=1" if exc.expired else ""
             return RedirectResponse(f"/login?next={quote(target, safe='')}{expired}", 303)
         return JSONResponse({"detail": exc.detail}, 401, headers=exc.headers)
@@ -154,7 +169,8 @@ def install(app: FastAPI) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Our own pages tell us where a form came from (to return there); nobody else learns.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if response.headers.get("content-type", "").startswith(
             "text/html"
         ) and request.url.path not in (app.docs_url, app.redoc_url):

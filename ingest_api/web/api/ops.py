@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ingest_api.core.deps import ConnDep, FleetReader, Public
+from ingest_api.core.deps import ERROR_RESPONSES, ConnDep, FleetReader, Public
 from ingest_api.ingest import reads
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
 
 @router.get("/healthz")

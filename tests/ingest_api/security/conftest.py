@@ -28,6 +28,18 @@ PHONES = {
     "B-M2": "010-2718-2818",
     "B-ERASE": "010-8080-4545",
 }
+# A resident met during community organizing at B (needs are free text: encrypted at rest).
+CONTACT = {
+    "contact_code": "C-B-0001",
+    "facility_id": "B",
+    "program_id": "B-MEAL",
+    "gender": "F",
+    "age_band": "80-84",
+    "neighbourhood": "우만2동",
+    "place": "경로당",
+    "met_at": "2026-11-20T14:00:00+09:00",
+    "needs": "안부확인",
+}
 
 
 @dataclass

@@ -13,6 +13,7 @@ import psycopg
 import pyotp
 import pytest
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from ingest_api.core.config import Settings
 from ingest_api.main import create_app
@@ -34,12 +35,20 @@ def site(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         yield base, secrets
 
 
+def _arrive(page: Page, pattern: str) -> None:
+    """Wait for the browser to reach a URL; on a timeout, say where it is and what it shows."""
+    try:
+        page.wait_for_url(pattern, timeout=30_000)
+    except PlaywrightTimeoutError as exc:
+        raise AssertionError(f"still at {page.url}: {page.inner_text('body')[:600]}") from exc
+
+
 def _shot(page: Page, tmp_path: Path, name: str) -> None:
     """A screenshot for the test's record and, when asked, for docs/screens."""
-    page.screenshot(path=str(tmp_path / f"{name}.png"))
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     target = os.environ.get("WELFARE_SCREENS_DIR")
     if target:
-        page.screenshot(path=str(Path(target) / f"{name}.png"))
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
 
 def test_sign_in_without_and_with_the_second_factor(site: Site, tmp_path: Path) -> None:
@@ -50,7 +59,7 @@ def test_sign_in_without_and_with_the_second_factor(site: Site, tmp_path: Path) 
         context = chromium.new_context(viewport={"width": 900, "height": 700}, locale="ko-KR")
         page = context.new_page()
         page.goto(f"{base}/?day={DAY}")
-        page.wait_for_url(f"{base}/login?next=*")
+        _arrive(page, f"{base}/login?next=*")
         page.fill("#username", "staff.b")
         page.fill("#password", "wrong-password-1")
         page.click("#submit")
@@ -59,18 +68,18 @@ def test_sign_in_without_and_with_the_second_factor(site: Site, tmp_path: Path) 
         _shot(page, tmp_path, "web_01_sign_in")
         page.fill("#password", PASSWORD)
         page.click("#submit")
-        page.wait_for_url(f"{base}/?day={DAY}")
+        _arrive(page, f"{base}/?day={DAY}")
         assert "출석 실적 현황" in page.inner_text("h1")
         page.click("text=로그아웃")
-        page.wait_for_url(f"{base}/login")
+        _arrive(page, f"{base}/login")
         page.goto(f"{base}/?day={DAY}")
-        page.wait_for_url(f"{base}/login?next=*")  # signed out means signed out
+        _arrive(page, f"{base}/login?next=*")  # signed out means signed out
 
         page.goto(f"{base}/login?next=/audit")
         page.fill("#username", "manager.b")
         page.fill("#password", PASSWORD)
         page.click("#submit")
-        page.wait_for_url(f"{base}/login/second-factor*")
+        _arrive(page, f"{base}/login/second-factor*")
         _shot(page, tmp_path, "web_02_second_factor")
         page.fill("#code", "123456")
         page.click("#submit")
@@ -78,7 +87,7 @@ def test_sign_in_without_and_with_the_second_factor(site: Site, tmp_path: Path) 
         page.fill("#code", pyotp.TOTP(secrets["manager.b"]).now())
         page.click("#submit")
         # The manager asked for the audit page: signed in, but it is the auditor's.
-        page.wait_for_url(f"{base}/audit")
+        _arrive(page, f"{base}/audit")
         assert "권한이 없습니다" in page.inner_text("h1")
         page.goto(f"{base}/?day={DAY}")
         assert "출석 실적 현황" in page.inner_text("h1")
@@ -98,16 +107,16 @@ def test_an_ended_session_sends_the_browser_back_to_its_page_after_signing_in(
         page.fill("#username", "auditor")
         page.fill("#password", PASSWORD)
         page.click("#submit")
-        page.wait_for_url(f"{base}/")
+        _arrive(page, f"{base}/")
         with psycopg.connect(database_url) as conn:
             conn.execute("UPDATE user_sessions SET last_seen_at = now() - interval '2 hours'")
         page.goto(f"{base}/audit?action=sign_in")
-        page.wait_for_url(f"{base}/login?next=*expired=1")
+        _arrive(page, f"{base}/login?next=*expired=1")
         assert "세션이 만료되었습니다" in page.inner_text("#expired")
         page.fill("#username", "auditor")
         page.fill("#password", PASSWORD)
         page.click("#submit")
-        page.wait_for_url(f"{base}/audit?action=sign_in")
+        _arrive(page, f"{base}/audit?action=sign_in")
         assert "정상" in page.inner_text("#chain")
         assert "로그인" in page.inner_text("#rows")
         _shot(page, tmp_path, "web_04_audit")

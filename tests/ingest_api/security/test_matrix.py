@@ -18,7 +18,7 @@ from ingest_api.core.deps import FleetReader, require
 from ingest_api.core.security import Permission
 from ingest_api.main import create_app
 from ingest_api.web import guard
-from tests.ingest_api.security.conftest import DAY, PHONES, World
+from tests.ingest_api.security.conftest import CONTACT, DAY, PHONES, World
 
 # The callers, in the order each row lists their answers. B's manager comes last: the
 # erasure row erases (once) when it is their turn.
@@ -227,17 +227,7 @@ MATRIX = [
         "POST",
         "/api/v1/registry/contacts",
         "401 403 403 403 403 403 ok ok",
-        json={
-            "contact_code": "C-B-0001",
-            "facility_id": "B",
-            "program_id": "B-MEAL",
-            "gender": "F",
-            "age_band": "80-84",
-            "neighbourhood": "우만2동",
-            "place": "경로당",
-            "met_at": "2026-11-20T14:00:00+09:00",
-            "needs": "안부확인",
-        },
+        json=CONTACT,
     ),
     row(
         "POST",

@@ -208,6 +208,23 @@ def test_an_ended_session_asks_to_sign_in_again_and_returns_to_the_page(world: W
     done = _sign_in(client, "staff.b", PASSWORD, next_="/?day=2026-11-20")
     assert done.headers["location"] == "/?day=2026-11-20"
     client.cookies.clear()
+    # A form sent after the end goes back to its page after signing in (nothing is replayed).
+    headers = session_headers(world.url, "staff.b")
+    with psycopg.connect(world.url) as conn:
+        conn.execute("UPDATE user_sessions SET last_seen_at = now() - interval '31 minutes'")
+    sent = client.post(
+        "/account/password",
+        data={"current": PASSWORD, "new": "Typed-before-expiry-9", "csrf_token": "t"},
+        headers={
+            **headers,
+            "Accept": "text/html",
+            "Referer": "http://testserver/account/password",
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/login?next=%2Faccount%2Fpassword&expired=1"
+    client.cookies.clear()
     # The absolute end holds however busy the session is.
     headers = session_headers(world.url, "staff.b")
     with psycopg.connect(world.url) as conn:
