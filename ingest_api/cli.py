@@ -200,11 +200,18 @@ def _run(args: argparse.Namespace) -> int:
     """`welfare ingest run`."""
     import uvicorn
 
+    from ingest_api.core.db import login_role_problem
     from ingest_api.main import create_app
 
-    uvicorn.run(
-        create_app(_settings(), consume=not args.no_consume), host=args.host, port=args.port
-    )
+    settings = _settings()
+    if settings.production:
+        import psycopg
+
+        with psycopg.connect(settings.database_url) as conn:
+            problem = login_role_problem(conn)
+        if problem:
+            raise SystemExit(f"error: {problem} (docs/security.md, database roles)")
+    uvicorn.run(create_app(settings, consume=not args.no_consume), host=args.host, port=args.port)
     return 0
 
 

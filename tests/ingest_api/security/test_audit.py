@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from ingest_api.core.audit import verify_chain, write_audit
 from ingest_api.core.config import SecuritySettings, Settings
+from ingest_api.core.db import login_role_problem
 from ingest_api.core.maintenance import run_once
 from tests.ingest_api.security.conftest import World
 from welfare.cli import main
@@ -80,9 +81,12 @@ def test_a_login_role_that_is_only_welfare_app_is_held_the_same(world: World) ->
         owner.execute("CREATE ROLE svc_center LOGIN IN ROLE welfare_app")
     parts = urlsplit(world.url)
     url = urlunsplit(parts._replace(netloc=parts.netloc.replace("postgres@", "svc_center@")))
+    with psycopg.connect(world.url) as owner:
+        assert login_role_problem(owner) == "the service logs in as a superuser"
     try:
         with psycopg.connect(url, autocommit=True) as service:
             assert service.execute("SELECT current_user").fetchone() == ("svc_center",)
+            assert login_role_problem(service) is None  # `welfare ingest run` may start
             write_audit(service, actor="x", action="view", subject="member:B-M1")
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 service.execute("DELETE FROM audit_log")
