@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from typing import LiteralString
 from urllib.parse import urlsplit, urlunsplit
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+import pyzipper
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -209,3 +212,26 @@ def test_abnormal_use_is_alerted(world: World) -> None:
         ("bulk_reads", "manager.b"),
         ("off_hours_download", "manager.b"),
     }
+
+
+def test_the_auditor_exports_the_log_encrypted_with_a_reason(world: World) -> None:
+    """The CSV export comes in an AES zip that opens with the auditor's password; the export
+    itself is a download in the log, with its reason."""
+    world.client.get("/api/v1/registry/members/B-M1", headers=world.headers["staff_b"])
+    response = world.client.post(
+        "/api/v1/audit/export",
+        data={"reason": "분기 점검", "password": "audit-file-pw-1", "actor": "staff.b"},
+        headers=world.headers["auditor"],
+    )
+    assert response.status_code == 200
+    with pyzipper.AESZipFile(io.BytesIO(response.content)) as archive:
+        (name,) = archive.namelist()
+        archive.setpassword(b"audit-file-pw-1")
+        rows = list(csv.reader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
+    assert rows[0][:5] == ["audit_id", "at", "actor", "action", "subject"]
+    assert [(r[2], r[3], r[4]) for r in rows[1:]] == [("staff.b", "view", "member:B-M1")]
+    with psycopg.connect(world.url) as conn:
+        audited = conn.execute(
+            "SELECT actor, reason FROM audit_log WHERE action = 'download'"
+        ).fetchall()
+    assert audited == [("auditor", "분기 점검")]

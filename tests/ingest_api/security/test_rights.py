@@ -7,8 +7,10 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msoffcrypto
 import psycopg
 import pyzipper
+from openpyxl import load_workbook
 
 from broker.ids import uuid7
 from ingest_api.ingest.validation import EventRow
@@ -169,3 +171,36 @@ def test_withdrawing_the_consent_to_the_city_stops_the_provision(world: World) -
         "/api/v1/registry/members/B-DUP", json=body, headers=manager
     ).json() == {"change": "updated"}
     assert provided() == []
+
+
+def test_the_incident_contact_list_and_the_member_list(world: World) -> None:
+    """After an incident the manager takes everyone recorded at B that day, with phones, in an
+    encrypted workbook; the member list masks phones unless asked."""
+    manager = world.headers["manager_b"]
+    response = world.client.post(
+        "/api/v1/registry/contacts/export",
+        json={"reason": "식중독 의심 연락", "password": FILE_PW, "day": str(DAY)},
+        headers=manager,
+    )
+    assert response.status_code == 200
+    office = msoffcrypto.OfficeFile(io.BytesIO(response.content))
+    office.load_key(password=FILE_PW)
+    clear = io.BytesIO()
+    office.decrypt(clear)
+    rows = [list(r) for r in load_workbook(clear).active.iter_rows(values_only=True)]
+    assert rows[0][:3] == ["구분", "번호", "성명"]
+    assert sorted((r[1], r[5]) for r in rows[1:]) == [
+        ("B-ERASE", PHONES["B-ERASE"]),
+        ("B-M1", PHONES["B-M1"]),
+    ]
+    listed = world.client.post(
+        "/api/v1/registry/members/export",
+        json={"reason": "명단 점검", "password": FILE_PW, "format": "csv"},
+        headers=manager,
+    )
+    with pyzipper.AESZipFile(io.BytesIO(listed.content)) as archive:
+        archive.setpassword(FILE_PW.encode())
+        text = archive.read(archive.namelist()[0]).decode("utf-8-sig")
+    assert "***-****-5926" in text
+    assert PHONES["B-M1"] not in text
+    assert "A-M1" not in text
