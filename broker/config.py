@@ -30,6 +30,8 @@ _PLACEHOLDERS: Final = (
     "1234",
 )
 MIN_PASSWORD_CHARS: Final = 16
+# The center's key of personal fields (AES-256-GCM after HKDF): 32 bytes of randomness at least.
+MIN_DATA_KEY_BYTES: Final = 32
 
 
 def check_secret(value: str, *, what: str, min_bytes: int) -> str:
@@ -45,6 +47,12 @@ def check_secret(value: str, *, what: str, min_bytes: int) -> str:
 def _credential_key(value: SecretStr) -> SecretStr:
     """The card-hash key: a provisioned random secret, never a default."""
     check_secret(value.get_secret_value(), what="credential key", min_bytes=MIN_KEY_BYTES)
+    return value
+
+
+def _data_key(value: SecretStr) -> SecretStr:
+    """The key of personal fields at rest: a provisioned random secret of 32+ bytes."""
+    check_secret(value.get_secret_value(), what="data key", min_bytes=MIN_DATA_KEY_BYTES)
     return value
 
 
@@ -65,6 +73,8 @@ def _timezone(value: str) -> str:
 
 # The HMAC key of card and NFC identifiers (WELFARE_CREDENTIAL_KEY on kiosk and center).
 CredentialKey = Annotated[SecretStr, AfterValidator(_credential_key)]
+# The key of personal fields encrypted at rest (WELFARE_DATA_KEY, the center only).
+DataKey = Annotated[SecretStr, AfterValidator(_data_key)]
 Password = Annotated[SecretStr, AfterValidator(_password)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 

@@ -83,6 +83,7 @@ class MemberStatus(StrEnum):
     SUSPENDED = "suspended"
     MOVED_OUT = "moved_out"
     DECEASED = "deceased"
+    ERASED = "erased"  # personal data erased at the member's request; only figures remain
 
 
 STATUS_LABELS: Final[dict[MemberStatus, str]] = {
@@ -90,6 +91,7 @@ STATUS_LABELS: Final[dict[MemberStatus, str]] = {
     MemberStatus.SUSPENDED: "이용 중지",
     MemberStatus.MOVED_OUT: "전출",
     MemberStatus.DECEASED: "사망",
+    MemberStatus.ERASED: "정보 삭제",
 }
 
 

@@ -1,4 +1,4 @@
-"""The central FastAPI app: its lifespan owns the database pool, the consumer and the refresher."""
+"""The central FastAPI app: its lifespan owns the pool, the consumer and the background work."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from broker.const import SOFTWARE_VERSION
 from ingest_api.core.config import Settings
 from ingest_api.core.db import open_pool
+from ingest_api.core.maintenance import SecurityMaintenance
 from ingest_api.figures.refresher import RollupRefresher
 from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.ingest.consumer import IngestConsumer
-from ingest_api.web import fleet, pages
-from ingest_api.web.api import figures, metrics, ops, registry
+from ingest_api.web import fleet, guard, pages, signin
+from ingest_api.web.api import audit, figures, metrics, ops, registry
 
 _LOG = logging.getLogger(__name__)
 
@@ -41,21 +42,19 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
             if settings.fleet.check_interval_s > 0
             else None
         )
-        if refresher is not None:
-            refresher.start()
-        if consumer is not None:
-            consumer.start()
-        if monitor is not None:
-            monitor.start()
+        maintenance = (
+            SecurityMaintenance(pool, settings=settings)
+            if settings.security.maintenance_interval_s > 0
+            else None
+        )
+        background = [w for w in (maintenance, refresher, consumer, monitor) if w is not None]
+        for worker in background:
+            worker.start()
         try:
             yield
         finally:
-            if monitor is not None:
-                monitor.stop()
-            if consumer is not None:
-                consumer.stop()
-            if refresher is not None:
-                refresher.stop()
+            for worker in reversed(background):
+                worker.stop()
             app.state.pool = None
             pool.close()
 
@@ -68,8 +67,10 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     for router in (
         ops.router,
         pages.router,
+        signin.router,
         registry.router,
         figures.router,
+        audit.router,
         fleet.router,
         metrics.router,
     ):
@@ -77,4 +78,6 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     # The pages' CSS and scripts; vendor/ is filled by `make assets` from npm, never a CDN.
     static = resources.files("ingest_api.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # Refuses to build an app with a route that names no authorization decision.
+    guard.install(app)
     return app

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -132,15 +133,18 @@ async def _replay_kiosks(
     return counts
 
 
-def _get_json(url: str) -> Any:
-    """GET a JSON document from the local API."""
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - local http only
+def _get_json(url: str, token: str) -> Any:
+    """GET a JSON document from the local API with the demo's service token."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310 - local http only
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - local http only
         return json.loads(resp.read())
 
 
-def _post(url: str) -> Any:
-    """POST to the local API (no body) and return its JSON answer."""
-    request = urllib.request.Request(url, method="POST")  # noqa: S310 - local http only
+def _post(url: str, token: str) -> Any:
+    """POST to the local API (no body) with the service token and return its JSON answer."""
+    request = urllib.request.Request(  # noqa: S310 - local http only
+        url, method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - local http only
         return json.loads(resp.read())
 
@@ -176,7 +180,7 @@ def _print_figures(figures: list[dict[str, Any]], day: date) -> None:
         )
 
 
-def _report_month(base: str, day: date) -> dict[str, dict[str, int]]:
+def _report_month(base: str, day: date, token: str) -> dict[str, dict[str, int]]:
     """Each center's total in the month column of its quarterly report (from the same API)."""
     quarter = (day.month - 1) // 3 + 1
     month = f"{day:%Y-%m}"
@@ -184,7 +188,8 @@ def _report_month(base: str, day: date) -> dict[str, dict[str, int]]:
     for center in CENTERS:
         report = _get_json(
             f"{base}/api/v1/figures/report?year={day.year}&quarter={quarter}"
-            f"&facility_id={center.facility_id}"
+            f"&facility_id={center.facility_id}",
+            token,
         )
         total = next(r for r in report["rows"] if r["level"] == "total")
         found[center.facility_id] = total["periods"][month]["total"]
@@ -198,8 +203,12 @@ def run(args: argparse.Namespace) -> int:
 
     from broker.auth import DeviceIdentity
     from broker.config import MqttSettings
+    from ingest_api.auth.accounts import add_user
+    from ingest_api.auth.tokens import issue_token
     from ingest_api.core.config import Settings
+    from ingest_api.core.fieldcrypto import FieldCipher
     from ingest_api.core.migrate import migrate
+    from ingest_api.core.security import Permission, Role
     from ingest_api.main import create_app
     from welfare.sample.city import load_centers
     from welfare.services.mosquitto import MosquittoServer
@@ -208,13 +217,33 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     day = args.day or default_day()
     key = os.urandom(16).hex().encode()  # a fresh credential key per demo run
+    data_key = secrets.token_urlsafe(48)  # and a fresh key of personal fields
     started = time.monotonic()
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="welfare-demo-")))
         url = stack.enter_context(_database(workdir))
         applied = migrate(url)
+        admin_password = secrets.token_urlsafe(12)
         with psycopg.connect(url) as conn:
             members = load_centers(conn, key=key)
+            # The demo's administrator (printed once) and the token its own API calls use.
+            admin = add_user(
+                conn,
+                username="demo.admin",
+                role=Role.CITY_ADMIN,
+                actor="demo",
+                display_name="데모 관리자",
+                password=admin_password,
+                cipher=FieldCipher([data_key.encode()]),
+            )
+            token = issue_token(
+                conn,
+                name="demo",
+                scopes=[Permission.FIGURES_READ, Permission.FIGURES_REFRESH],
+                actor="demo",
+                now=datetime.now(UTC),
+                days=1,
+            )
         print(
             f"• database ready ({len(applied)} migrations applied; {len(CENTERS)} centers, "
             f"their programs and {members} members registered)"
@@ -226,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             database_url=url,
             mqtt=MqttSettings(port=broker.port, password=broker.passwords["ingest"]),
             credential_key=key.decode(),
+            data_key=data_key,
         )
         port = free_port()
         server = uvicorn.Server(
@@ -252,10 +282,10 @@ def run(args: argparse.Namespace) -> int:
         )
         # A POST may write: bring the rollup up to date now rather than wait for the service's
         # background refresh, so the figures below include the last confirmed event.
-        _post(f"{base}/api/v1/figures/refresh")
-        figures = _get_json(f"{base}/api/v1/figures/daily?start={day}")
+        _post(f"{base}/api/v1/figures/refresh", token)
+        figures = _get_json(f"{base}/api/v1/figures/daily?start={day}", token)
         _print_figures(figures, day)
-        month = _report_month(base, day)
+        month = _report_month(base, day, token)
         day_totals = {
             f["facility_id"]: {k: f[k] for k in ("unique_persons", "person_visits", "cases")}
             for f in figures
@@ -271,6 +301,11 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"\nweb pages: {base}/  (figures and kiosk health), {base}/docs (API)")
         print(f"operators: {base}/fleet  (kiosks, alerts), {base}/metrics  (Prometheus)")
+        print(
+            f"sign in as {admin.username} / {admin_password} (this run only); second factor:"
+            f" an authenticator app with secret {admin.totp_secret}, or"
+            f" python -c \"import pyotp; print(pyotp.TOTP('{admin.totp_secret}').now())\""
+        )
         print(f"demo took {time.monotonic() - started:.1f} s")
         if args.serve:
             print("serving until Ctrl-C …")

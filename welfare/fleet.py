@@ -3,7 +3,8 @@
 `welfare fleet screenshots --out docs/screens` starts a throw-away PostgreSQL, records a day of
 the sample city's eight kiosks (welfare/sample/fleet.py), serves the central service and
 photographs the fleet page and one kiosk's page in headless Chromium (Debian's, through
-Playwright; no browser is downloaded). `--serve` keeps it up to look at.
+Playwright; no browser is downloaded), signed in as a sample operator. `--serve` keeps it up
+to look at and prints the operator's one-run password.
 """
 
 from __future__ import annotations
@@ -36,9 +37,51 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     shots.set_defaults(handler=_screenshots)
 
 
+OPERATOR = "fleet-operator"
+
+
+def operator_session(url: str, *, username: str = OPERATOR) -> tuple[str, str]:
+    """An operator account (made if missing, with a random password) and a fresh session.
+
+    Returns (session cookie value, the account's password or "" when it existed already).
+    """
+    import secrets
+
+    import psycopg
+
+    from ingest_api.auth.accounts import AccountError, add_user
+    from ingest_api.core.security import Role
+    from ingest_api.core.sessions import create_session
+
+    password = ""
+    with psycopg.connect(url) as conn:
+        try:
+            password = add_user(
+                conn,
+                username=username,
+                role=Role.OPERATOR,
+                actor="welfare fleet",
+                display_name="운영자",
+                password=secrets.token_urlsafe(12),
+            ).password
+        except AccountError:
+            conn.rollback()  # the account exists already: a new session is enough
+        cookie, _csrf = create_session(
+            conn,
+            username=username,
+            second_factor_pending=False,
+            now=datetime.now(UTC),
+            max_hours=12,
+        )
+    return cookie, password
+
+
 @contextlib.contextmanager
-def sample_service(workdir: Path) -> Iterator[str]:
-    """The central service on a free port over a throw-away database holding the sample day."""
+def sample_service(workdir: Path) -> Iterator[tuple[str, str]]:
+    """The central service on a free port over a throw-away database holding the sample day.
+
+    Yields (the service's base URL, the database URL).
+    """
     import psycopg
 
     from ingest_api.core.config import FleetSettings
@@ -52,7 +95,7 @@ def sample_service(workdir: Path) -> Iterator[str]:
         with psycopg.connect(url) as conn:
             seed_fleet(conn, now=datetime.now(UTC), rules=FleetSettings())
         with serve(url) as base:
-            yield base
+            yield base, url
 
 
 @contextlib.contextmanager
@@ -103,9 +146,19 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def open_page(chromium: Any, url: str, *, width: int = 1280, height: int = 900) -> Any:
-    """A page at `url` once its charts (if any) have drawn their data."""
-    page = chromium.new_page(viewport={"width": width, "height": height}, locale="ko-KR")
+def open_page(
+    chromium: Any, url: str, *, session: str, width: int = 1280, height: int = 900
+) -> Any:
+    """A page at `url`, signed in with `session`, once its charts (if any) have drawn."""
+    from urllib.parse import urlsplit
+
+    from ingest_api.core.sessions import SESSION_COOKIE
+
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale="ko-KR")
+    # The whole site's cookie, as the sign-in page sets it (the pages fetch /api/… too).
+    host = urlsplit(url).hostname or "127.0.0.1"
+    context.add_cookies([{"name": SESSION_COOKIE, "value": session, "domain": host, "path": "/"}])
+    page = context.new_page()
     page.goto(url)
     page.wait_for_load_state("networkidle")
     if page.locator("#charts").count():
@@ -113,13 +166,13 @@ def open_page(chromium: Any, url: str, *, width: int = 1280, height: int = 900) 
     return page
 
 
-def screenshots(base: str, out: Path) -> list[Path]:
-    """Photograph the dashboard's pages into `out`."""
+def screenshots(base: str, out: Path, *, session: str) -> list[Path]:
+    """Photograph the dashboard's pages into `out`, signed in with `session`."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with browser() as chromium:
         for name, (path, width) in SHOTS.items():
-            page = open_page(chromium, base + path, width=width)
+            page = open_page(chromium, base + path, session=session, width=width)
             page.screenshot(path=str(out / name), full_page=True)
             page.close()
             written.append(out / name)
@@ -130,12 +183,16 @@ def _screenshots(args: argparse.Namespace) -> int:
     """`welfare fleet screenshots`."""
     with (
         tempfile.TemporaryDirectory(prefix="welfare-fleet-") as tmp,
-        sample_service(Path(tmp)) as base,
+        sample_service(Path(tmp)) as (base, url),
     ):
-        for path in screenshots(base, args.out):
+        session, password = operator_session(url)
+        for path in screenshots(base, args.out, session=session):
             print(f"wrote {path}")
         if args.serve:
-            print(f"dashboard: {base}/fleet — serving until Ctrl-C")
+            print(
+                f"dashboard: {base}/fleet — sign in as {OPERATOR} / {password} (this run only);"
+                " serving until Ctrl-C"
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(1)

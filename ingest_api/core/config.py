@@ -2,8 +2,10 @@
 
 Environment: DATABASE_URL (or WELFARE_DATABASE_URL), WELFARE_MQTT__HOST/__PORT/__USERNAME/
 __PASSWORD (broker/config.py, the same names a kiosk reads), WELFARE_CREDENTIAL_KEY (the same
-card-hash key the kiosks of the city use), WELFARE_CONSUMER_ID and the consumer's batching,
-WELFARE_FLEET__* (the fleet's offline rule and alert thresholds).
+card-hash key the kiosks of the city use), WELFARE_CONSUMER_ID and the consumer's batching;
+WELFARE_MIGRATION_URL (the schema owner, for migrations only), WELFARE_DATA_KEY (personal
+fields at rest), WELFARE_SECURITY__* (sessions, lockout, alerts: docs/security.md) and
+WELFARE_FLEET__* (the fleet's offline rule and alert thresholds: docs/fleet.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broker.auth import INGEST_USER
-from broker.config import CredentialKey, MqttSettings, Timezone
+from broker.config import CredentialKey, DataKey, MqttSettings, Timezone
 from broker.const import DEFAULT_TIMEZONE
 
 
@@ -41,6 +43,28 @@ class FleetSettings(BaseModel):
     roster_alert_after_s: float = Field(default=600.0, ge=0)
 
 
+class SecuritySettings(BaseModel):
+    """Sessions, lockout and the abnormal-use alerts (nested as WELFARE_SECURITY__*)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A session ends after this long without a request, and in any case after max_hours.
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    max_hours: float = Field(default=12, gt=0, le=24 * 7)
+    # After `lockout_after` failed sign-ins in a row an account name waits lockout_base_s,
+    # doubling with every further failure up to lockout_max_s (names that exist or not alike).
+    lockout_after: int = Field(default=5, ge=1, le=100)
+    lockout_base_s: int = Field(default=60, ge=1)
+    lockout_max_s: int = Field(default=3600, ge=1)
+    # Abnormal use: more member records than this read by one account within an hour, or a
+    # download outside working hours (facility time, Monday to Friday).
+    alert_member_reads_per_hour: int = Field(default=50, ge=1)
+    work_start_hour: int = Field(default=8, ge=0, le=23)
+    work_end_hour: int = Field(default=19, ge=1, le=24)
+    # Audit partitions ahead, retention and alerts run this often in the service (0: never).
+    maintenance_interval_s: float = Field(default=600, ge=0)
+
+
 class Settings(BaseSettings):
     """Where the database and broker are, the hashing key, and how the consumer batches."""
 
@@ -51,10 +75,18 @@ class Settings(BaseSettings):
     database_url: str = Field(
         min_length=1, validation_alias=AliasChoices("DATABASE_URL", "WELFARE_DATABASE_URL")
     )
+    # The schema owner's URL: migrations and the audit retention run with it, the service never
+    # does (it works as the `welfare_app` role). Default: DATABASE_URL (a development setup).
+    migration_url: str | None = Field(default=None, min_length=1)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     # Registering members and cards hashes their identifiers with it; without it the registry
     # refuses those writes (there is deliberately no default key).
     credential_key: CredentialKey | None = None
+    # Phone, birth date, needs and second-factor secrets are encrypted with it (AES-GCM); the
+    # previous keys are still read during a rotation (`welfare keys rotate`). No default.
+    data_key: DataKey | None = None
+    data_key_previous: list[DataKey] = Field(default_factory=list)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     # Facility local time for "today" on the pages; each kiosk decides in its own.
     timezone: Timezone = DEFAULT_TIMEZONE
     consumer_id: str = Field(default="ingest-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -83,9 +115,20 @@ class Settings(BaseSettings):
                 for name, value in (
                     ("WELFARE_MQTT__PASSWORD", self.mqtt.password),
                     ("WELFARE_CREDENTIAL_KEY", self.credential_key),
+                    ("WELFARE_DATA_KEY", self.data_key),
+                    ("WELFARE_MIGRATION_URL", self.migration_url),
                 )
                 if value is None
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)}")
+            if self.migration_url == self.database_url:
+                raise ValueError("production: the service must not connect as the schema owner")
+        if self.security.work_end_hour <= self.security.work_start_hour:
+            raise ValueError("security.work_end_hour must be after work_start_hour")
         return self
+
+    @property
+    def owner_url(self) -> str:
+        """The URL migrations and the audit retention run with."""
+        return self.migration_url or self.database_url

@@ -9,6 +9,8 @@ from importlib import resources
 
 import psycopg
 
+from ingest_api.core.fieldcrypto import FieldCipher, contact_context, member_context, phone_tail
+
 _LOG = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescaledb|postgres))?\.sql$")
 _LOCK_ID = 7_305_227_201  # advisory lock: one migrator at a time
@@ -53,8 +55,12 @@ def available(*, timescale: bool) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def migrate(url: str) -> list[int]:
-    """Apply every pending migration; returns the versions applied now."""
+def migrate(url: str, *, cipher: FieldCipher | None = None) -> list[int]:
+    """Apply every pending migration; returns the versions applied now.
+
+    Run it as the schema owner. `cipher` (from WELFARE_DATA_KEY) encrypts personal fields that
+    an older schema kept in clear before the migration that drops their clear columns.
+    """
     applied_now: list[int] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
@@ -69,6 +75,9 @@ def migrate(url: str) -> list[int]:
             for mig in available(timescale=timescale):
                 if mig.version in done:
                     continue
+                if mig.version == ENCRYPT_BEFORE:
+                    with conn.transaction():
+                        _encrypt_clear_fields(conn, cipher)
                 _LOG.info("applying migration %04d_%s", mig.version, mig.name)
                 record = (
                     "INSERT INTO schema_migrations (version, name, variant) VALUES (%s, %s, %s)"
@@ -85,6 +94,57 @@ def migrate(url: str) -> list[int]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied_now
+
+
+# The migration that drops the clear personal columns; their values are encrypted just before.
+ENCRYPT_BEFORE = 35
+
+
+def _encrypt_clear_fields(
+    conn: psycopg.Connection[tuple[object, ...]], cipher: FieldCipher | None
+) -> int:
+    """Encrypt phone, birth date and needs still held in clear; returns how many rows."""
+    members = conn.execute(
+        "SELECT member_ref, phone, birth_date, main_needs FROM members"
+        " WHERE phone IS NOT NULL OR birth_date IS NOT NULL OR main_needs <> '{}'"
+    ).fetchall()
+    contacts = conn.execute(
+        "SELECT contact_code, needs FROM community_contacts WHERE needs <> ''"
+    ).fetchall()
+    if not members and not contacts:
+        return 0
+    if cipher is None:
+        raise RuntimeError(
+            f"{len(members)} members and {len(contacts)} contacts hold personal fields in"
+            " clear: set WELFARE_DATA_KEY and run `welfare ingest migrate` again"
+        )
+    for ref, phone, birth, needs in members:
+        assert isinstance(ref, str)
+        tail = phone_tail(str(phone) if phone else None)
+        conn.execute(
+            "UPDATE members SET phone_enc = %s, phone_tail_hash = %s, birth_date_enc = %s,"
+            " main_needs_enc = %s, phone = NULL, birth_date = NULL, main_needs = '{}'"
+            " WHERE member_ref = %s",
+            (
+                cipher.seal_text(
+                    str(phone) if phone else None, context=member_context("phone", ref)
+                ),
+                cipher.lookup_hash(tail, purpose="phone_tail") if tail else None,
+                cipher.seal_date(birth, context=member_context("birth_date", ref)),  # type: ignore[arg-type]
+                cipher.seal_list(list(needs or []), context=member_context("main_needs", ref)),  # type: ignore[call-overload]
+                ref,
+            ),
+        )
+    for code, needs in contacts:
+        assert isinstance(code, str)
+        conn.execute(
+            "UPDATE community_contacts SET needs_enc = %s, needs = '' WHERE contact_code = %s",
+            (cipher.seal_text(str(needs), context=contact_context(code)), code),
+        )
+    _LOG.info(
+        "encrypted the personal fields of %d members, %d contacts", len(members), len(contacts)
+    )
+    return len(members) + len(contacts)
 
 
 def _statements(sql: str) -> list[str]:

@@ -40,7 +40,7 @@ _DIM_EXPR: Final[dict[str, LiteralString]] = {
     "year": "to_char(r.month, 'YYYY')",
     # 'unknown' is figures.const.UNKNOWN (a literal here: the expressions are constant SQL).
     "gender": "coalesce(pe.gender, 'unknown')",
-    "age_band": "coalesce(pe.age_band, figures_age_band(pe.birth_date, r.as_of), 'unknown')",
+    "age_band": "coalesce(pe.age_band, figures_age_band(pe.birth_month, r.as_of), 'unknown')",
     "neighbourhood": "coalesce(pe.neighbourhood, 'unknown')",
     "fee_type": "coalesce(en.fee_type, p.fee_type)",
 }

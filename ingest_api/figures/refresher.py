@@ -2,50 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-
-import psycopg
-
 from ingest_api.core.db import Pool
+from ingest_api.core.periodic import Periodic
 from ingest_api.figures import rollup
 
-_LOG = logging.getLogger(__name__)
 
-
-class RollupRefresher:
+class RollupRefresher(Periodic):
     """A thread that brings the rollup up to date every `interval_s` while anything changed."""
 
     def __init__(self, pool: Pool, *, interval_s: float) -> None:
         """Refresh through connections of `pool`; `start()` begins."""
         self._pool = pool
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.refreshes = 0
+        super().__init__("rollup-refresher", self._once, interval_s=interval_s, first_at_once=False)
 
-    def start(self) -> None:
-        """Start refreshing in a daemon thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="rollup-refresher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the refresh in progress, if any."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        """Refresh when something is pending; a database outage is logged and retried."""
-        while not self._stop.wait(self._interval_s):
-            try:
-                with self._pool.connection() as conn:
-                    if rollup.pending(conn):
-                        rollup.refresh(conn)
-                        self.refreshes += 1
-            except (psycopg.Error, OSError) as exc:
-                _LOG.warning("rollup refresh failed (%s); retrying", exc)
-            except Exception:  # a pool timeout while the database is away, say
-                _LOG.exception("rollup refresh failed; retrying")
+    def _once(self) -> None:
+        """Refresh when something is pending."""
+        with self._pool.connection() as conn:
+            if rollup.pending(conn):
+                rollup.refresh(conn)
+                self.refreshes += 1

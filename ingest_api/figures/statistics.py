@@ -65,7 +65,10 @@ def duplicate_service(
     level: KindLevel = "unit_business",
     source: Source = "rollup",
 ) -> list[DuplicateService]:
-    """People served by the same kind of service at more than one center (the city's view)."""
+    """People served by the same kind of service at more than one center (the city's view).
+
+    Only memberships whose member consented to provision to the city (and did not withdraw).
+    """
     query = sql.SQL(
         """
         SELECT person, kind, array_agg(facility ORDER BY facility),
@@ -74,6 +77,10 @@ def duplicate_service(
             SELECT coalesce(pe.person_id, r.person_ref) AS person, {kind} AS kind,
                    p.facility_id AS facility, sum(r.days)::integer AS visits
             {rows}
+            -- provided to the city only with the member's consent (kind 'transfer'), and
+            -- never after it was withdrawn (docs/security.md, a member's rights)
+            AND EXISTS (SELECT 1 FROM member_consents k WHERE k.member_ref = r.person_ref
+                        AND k.kind = 'transfer' AND k.withdrawn_on IS NULL)
             GROUP BY 1, 2, 3
         ) AS per_facility
         GROUP BY person, kind

@@ -18,8 +18,9 @@ from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 
 from broker.hashing import credential_hash, normalize_credential
+from ingest_api.core.audit import write_audit
+from ingest_api.core.fieldcrypto import FieldCipher
 from ingest_api.registry import store
-from ingest_api.registry.audit import write_audit
 from ingest_api.registry.models import (
     Consent,
     ImportIssue,
@@ -551,10 +552,14 @@ def import_file(
     facility_id: str,
     key: bytes,
     actor: str,
+    cipher: FieldCipher | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Validate a whole file and, only when every row is good, apply it in one transaction."""
+    """Validate a whole file and, only when every row is good, apply it in one transaction.
+
+    `cipher` encrypts members' phone, birth date and needs (needed when the file has any).
+    """
     sheet = read_table(path)
     issues: list[ImportIssue] = []
     result = ImportResult(
@@ -620,7 +625,8 @@ def import_file(
                         column=header,
                         cell=cell,
                         value=member.member_ref,
-                        message=f"member number belongs to facility {other[0]}",
+                        # which center is not said: that is another center's business
+                        message="member number is used by another center",
                     )
                 )
             models.append((row, member))
@@ -654,7 +660,7 @@ def import_file(
             for row, model in models:
                 try:
                     if kind == "members":
-                        change = store.upsert_member(conn, member=model, key=key)
+                        change = store.upsert_member(conn, member=model, key=key, cipher=cipher)
                     else:
                         program, year, targets = model
                         change = store.upsert_program(

@@ -1,4 +1,9 @@
-"""Reads and writes of the registry (keyword-only functions over a psycopg connection)."""
+"""Reads and writes of the registry (keyword-only functions over a psycopg connection).
+
+Reads of members take the caller's scope (`Principal`: facility, programs) and filter by it in
+SQL, so another center's member is not found; phone, birth date and needs are stored only
+encrypted (`FieldCipher`), and found by keyed hashes.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from psycopg.rows import dict_row
 from broker.const import DEFAULT_TIMEZONE
 from broker.hashing import credential_hash
 from ingest_api.core.db import Conn
+from ingest_api.core.fieldcrypto import FieldCipher, contact_context, member_context, phone_tail
+from ingest_api.core.security import Principal
 from ingest_api.registry.identity import identity_hash, mask_phone, person_id_for
 from ingest_api.registry.models import (
     Consent,
@@ -45,19 +52,15 @@ _PROGRAM_COLS = (
     "rule_id",
     "active",
 )
-_MEMBER_COLS = (
-    "facility_id",
-    "person_id",
-    "display_name",
-    "gender",
-    "birth_date",
-    "recipient",
-    "disability",
-    "phone",
-    "neighbourhood",
-    "main_needs",
-    "status",
-)
+# Which members a principal sees: its facility (None: all) and, for staff with assigned
+# programs, members enrolled now in one of them. Parameters: %(scope_facility)s, %(scope_programs)s.
+_VISIBLE = sql.SQL("""
+    (%(scope_facility)s::text IS NULL OR m.facility_id = %(scope_facility)s)
+    AND (%(scope_programs)s::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM enrolments e WHERE e.member_ref = m.member_ref AND e.ended_on IS NULL
+        AND e.program_id = ANY(%(scope_programs)s)))
+    AND m.status <> 'erased'
+""")
 
 
 class RegistryError(ValueError):
@@ -205,8 +208,43 @@ def list_programs(
     return result
 
 
-def upsert_member(conn: Conn, *, member: MemberIn, key: bytes) -> Change:
-    """Create or update a member with consents, hashed credentials and enrolments."""
+def _scope(scope: Principal) -> dict[str, Any]:
+    """The query parameters of a principal's member scope."""
+    programs = list(scope.program_ids) if scope.program_ids is not None else None
+    return {"scope_facility": scope.facility_id, "scope_programs": programs}
+
+
+def _seal(
+    cipher: FieldCipher | None,
+    *,
+    stored: bytes | None,
+    value: str | date | list[str] | None,
+    context: str,
+) -> bytes | None:
+    """The ciphertext to store for `value`: the stored one when it already holds it."""
+    if value is None or value == []:
+        return None
+    if cipher is None:
+        raise RegistryError("phone, birth date and needs are encrypted: set WELFARE_DATA_KEY")
+    if isinstance(value, list):
+        if stored is not None and cipher.open_list(stored, context=context) == value:
+            return stored
+        return cipher.seal_list(value, context=context)
+    text = value.isoformat() if isinstance(value, date) else value
+    if stored is not None and cipher.decrypt(stored, context=context) == text:
+        return stored
+    return cipher.encrypt(text, context=context)
+
+
+def upsert_member(
+    conn: Conn, *, member: MemberIn, key: bytes, cipher: FieldCipher | None = None
+) -> Change:
+    """Create or update a member with consents, hashed credentials and enrolments.
+
+    Phone, birth date and needs are encrypted with `cipher` (needed when any is given); a
+    value that did not change keeps its stored ciphertext, so an unchanged member stays
+    unchanged.
+    """
     if (
         conn.execute(
             "SELECT 1 FROM facilities WHERE facility_id = %s", (member.facility_id,)
@@ -224,18 +262,40 @@ def upsert_member(conn: Conn, *, member: MemberIn, key: bytes) -> Change:
         "INSERT INTO persons (person_id, identity_hash) VALUES (%s, %s) ON CONFLICT DO NOTHING",
         (person_id, identity),
     )
+    ref = member.member_ref
+    stored = conn.execute(
+        "SELECT phone_enc, birth_date_enc, main_needs_enc FROM members WHERE member_ref = %s",
+        (ref,),
+    ).fetchone() or (None, None, None)
+    tail = phone_tail(member.phone)
     values: dict[str, Any] = {
-        "member_ref": member.member_ref,
+        "member_ref": ref,
         "facility_id": member.facility_id,
         "person_id": person_id,
         "display_name": member.display_name,
         "gender": member.gender,
-        "birth_date": member.birth_date,
+        "birth_month": member.birth_date.replace(day=1) if member.birth_date else None,
+        "birth_date_enc": _seal(
+            cipher,
+            stored=stored[1],
+            value=member.birth_date,
+            context=member_context("birth_date", ref),
+        ),
         "recipient": member.recipient,
         "disability": member.disability,
-        "phone": member.phone,
+        "phone_enc": _seal(
+            cipher, stored=stored[0], value=member.phone, context=member_context("phone", ref)
+        ),
+        "phone_tail_hash": cipher.lookup_hash(tail, purpose="phone_tail")
+        if cipher and tail
+        else None,
         "neighbourhood": member.neighbourhood,
-        "main_needs": member.main_needs,
+        "main_needs_enc": _seal(
+            cipher,
+            stored=stored[2],
+            value=list(member.main_needs),
+            context=member_context("main_needs", ref),
+        ),
         "status": member.status,
     }
     change = _upsert(conn, table="members", key="member_ref", values=values)
@@ -328,65 +388,125 @@ def _sync_enrolments(conn: Conn, *, member_ref: str, programs: Mapping[str, str 
     return touched or cur.rowcount > 0
 
 
-def get_member(conn: Conn, *, member_ref: str) -> Member | None:
-    """A member with masked sensitive fields, or None."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute("SELECT * FROM members WHERE member_ref = %s", (member_ref,)).fetchone()
-        if row is None:
-            return None
-        consents = cur.execute(
-            "SELECT kind, granted_on, withdrawn_on FROM member_consents WHERE member_ref = %s "
-            "ORDER BY kind",
-            (member_ref,),
-        ).fetchall()
-        creds = cur.execute(
-            "SELECT count(*) AS n FROM member_credentials WHERE member_ref = %s "
-            "AND revoked_at IS NULL",
-            (member_ref,),
-        ).fetchone()
-        programs = cur.execute(
-            "SELECT program_id, fee_type FROM enrolments WHERE member_ref = %s "
-            "AND ended_on IS NULL ORDER BY program_id",
-            (member_ref,),
-        ).fetchall()
-    birth: date | None = row["birth_date"]
-    return Member(
-        member_ref=row["member_ref"],
-        facility_id=row["facility_id"],
-        person_id=row["person_id"],
-        display_name=row["display_name"],
-        gender=row["gender"],
-        birth_year=birth.year if birth else None,
-        recipient=row["recipient"],
-        disability=row["disability"],
-        phone_masked=mask_phone(row["phone"]),
-        neighbourhood=row["neighbourhood"],
-        main_needs=list(row["main_needs"]),
-        status=row["status"],
-        consents=[Consent.model_validate(c) for c in consents],
-        credential_count=int(creds["n"]) if creds else 0,
-        programs={p["program_id"]: p["fee_type"] for p in programs},
+def member_in_scope(conn: Conn, *, member_ref: str, scope: Principal) -> bool:
+    """Whether the member exists and lies within the principal's scope."""
+    query = sql.SQL("SELECT 1 FROM members m WHERE m.member_ref = %(ref)s AND {}").format(_VISIBLE)
+    return conn.execute(query, {"ref": member_ref, **_scope(scope)}).fetchone() is not None
+
+
+def member_exists(conn: Conn, *, member_ref: str) -> bool:
+    """Whether any member (in any center) has this number (for the audit of a denial only)."""
+    return (
+        conn.execute("SELECT 1 FROM members WHERE member_ref = %s", (member_ref,)).fetchone()
+        is not None
     )
 
 
-def list_member_refs(conn: Conn, *, facility_id: str, status: str | None = None) -> list[str]:
-    """Member refs of a facility (optionally of one status)."""
-    rows = conn.execute(
-        "SELECT member_ref FROM members WHERE facility_id = %s "
-        "AND (%s::text IS NULL OR status = %s) ORDER BY member_ref",
-        (facility_id, status, status),
-    ).fetchall()
-    return [r[0] for r in rows]
+def _members(
+    conn: Conn,
+    *,
+    where: sql.Composable,
+    params: dict[str, Any],
+    cipher: FieldCipher,
+    limit: int = 1,
+) -> list[Member]:
+    """Members (masked) matching `where` over `members m`, in member_ref order."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        query = sql.SQL(
+            "SELECT m.*,"
+            " (SELECT count(*) FROM member_credentials c WHERE c.member_ref = m.member_ref"
+            "  AND c.revoked_at IS NULL) AS credential_count,"
+            " coalesce((SELECT jsonb_object_agg(e.program_id, e.fee_type) FROM enrolments e"
+            "  WHERE e.member_ref = m.member_ref AND e.ended_on IS NULL), '{{}}') AS programs,"
+            " coalesce((SELECT jsonb_agg(jsonb_build_object('kind', k.kind, 'granted_on',"
+            "  k.granted_on, 'withdrawn_on', k.withdrawn_on) ORDER BY k.kind)"
+            "  FROM member_consents k WHERE k.member_ref = m.member_ref), '[]') AS consents"
+            " FROM members m WHERE {} ORDER BY m.member_ref LIMIT %(limit)s"
+        ).format(where)
+        rows = cur.execute(query, {**params, "limit": limit}).fetchall()
+    found = []
+    for row in rows:
+        ref = row["member_ref"]
+        birth: date | None = row["birth_month"]
+        phone = cipher.open_text(row["phone_enc"], context=member_context("phone", ref))
+        found.append(
+            Member(
+                member_ref=ref,
+                facility_id=row["facility_id"],
+                person_id=row["person_id"],
+                display_name=row["display_name"],
+                gender=row["gender"],
+                birth_year=birth.year if birth else None,
+                recipient=row["recipient"],
+                disability=row["disability"],
+                phone_masked=mask_phone(phone),
+                neighbourhood=row["neighbourhood"],
+                main_needs=cipher.open_list(
+                    row["main_needs_enc"], context=member_context("main_needs", ref)
+                ),
+                status=row["status"],
+                consents=[Consent.model_validate(c) for c in row["consents"]],
+                credential_count=int(row["credential_count"]),
+                programs=dict(sorted(row["programs"].items())),
+            )
+        )
+    return found
 
 
-def get_sensitive(conn: Conn, *, member_ref: str) -> MemberSensitive | None:
-    """Birth date and phone in clear (callers audit the read)."""
-    row = conn.execute(
-        "SELECT birth_date, phone FROM members WHERE member_ref = %s", (member_ref,)
-    ).fetchone()
+def get_member(
+    conn: Conn, *, member_ref: str, scope: Principal, cipher: FieldCipher
+) -> Member | None:
+    """A member with masked sensitive fields, or None (also when outside the scope)."""
+    found = _members(
+        conn,
+        where=sql.SQL("m.member_ref = %(ref)s AND {}").format(_VISIBLE),
+        params={"ref": member_ref, **_scope(scope)},
+        cipher=cipher,
+    )
+    return found[0] if found else None
+
+
+def search_members(
+    conn: Conn,
+    *,
+    scope: Principal,
+    cipher: FieldCipher,
+    name: str | None = None,
+    phone_last4: str | None = None,
+    limit: int = 50,
+) -> list[Member]:
+    """Members in scope whose name contains `name` and/or whose phone ends in `phone_last4`.
+
+    The phone is never searched in clear: its last four digits are matched by keyed hash.
+    """
+    tail_hash = cipher.lookup_hash(phone_last4, purpose="phone_tail") if phone_last4 else None
+    return _members(
+        conn,
+        where=sql.SQL(
+            "(%(name)s::text IS NULL OR strpos(m.display_name, %(name)s) > 0)"
+            " AND (%(tail)s::text IS NULL OR m.phone_tail_hash = %(tail)s) AND {}"
+        ).format(_VISIBLE),
+        params={"name": name, "tail": tail_hash, **_scope(scope)},
+        cipher=cipher,
+        limit=limit,
+    )
+
+
+def get_sensitive(
+    conn: Conn, *, member_ref: str, scope: Principal, cipher: FieldCipher
+) -> MemberSensitive | None:
+    """Birth date and phone in clear, or None (also outside the scope; callers audit)."""
+    query = sql.SQL(
+        "SELECT birth_date_enc, phone_enc FROM members m WHERE m.member_ref = %(ref)s AND {}"
+    ).format(_VISIBLE)
+    row = conn.execute(query, {"ref": member_ref, **_scope(scope)}).fetchone()
     if row is None:
         return None
-    return MemberSensitive(member_ref=member_ref, birth_date=row[0], phone=row[1])
+    return MemberSensitive(
+        member_ref=member_ref,
+        birth_date=cipher.open_date(row[0], context=member_context("birth_date", member_ref)),
+        phone=cipher.open_text(row[1], context=member_context("phone", member_ref)),
+    )
 
 
 def set_status(conn: Conn, *, member_ref: str, status: str) -> bool:
@@ -416,12 +536,28 @@ def register_visitor(conn: Conn, *, visitor: VisitorIn) -> Change:
     return "inserted" if cur.rowcount else "unchanged"
 
 
-def register_contact(conn: Conn, *, contact: ContactIn, timezone: str = DEFAULT_TIMEZONE) -> Change:
-    """Record a resident met during community organizing (counted under its program)."""
+def register_contact(
+    conn: Conn,
+    *,
+    contact: ContactIn,
+    timezone: str = DEFAULT_TIMEZONE,
+    cipher: FieldCipher | None = None,
+) -> Change:
+    """Record a resident met during community organizing (counted under its program).
+
+    Their needs are free text: stored only encrypted (`cipher` is needed when there are any).
+    """
+    needs = _seal(
+        cipher,
+        stored=None,
+        value=contact.needs or None,
+        context=contact_context(contact.contact_code),
+    )
     cur = conn.execute(
         "INSERT INTO community_contacts (contact_code, facility_id, program_id, gender, age_band,"
-        " neighbourhood, place, met_at, service_date, needs) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-        " %s, (%s::timestamptz AT TIME ZONE %s)::date, %s) ON CONFLICT (contact_code) DO NOTHING",
+        " neighbourhood, place, met_at, service_date, needs_enc) VALUES (%s, %s, %s, %s, %s, %s,"
+        " %s, %s, (%s::timestamptz AT TIME ZONE %s)::date, %s) ON CONFLICT (contact_code)"
+        " DO NOTHING",
         (
             contact.contact_code,
             contact.facility_id,
@@ -433,7 +569,7 @@ def register_contact(conn: Conn, *, contact: ContactIn, timezone: str = DEFAULT_
             contact.met_at,
             contact.met_at,
             timezone,
-            contact.needs,
+            needs,
         ),
     )
     return "inserted" if cur.rowcount else "unchanged"

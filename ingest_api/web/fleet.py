@@ -1,4 +1,4 @@
-"""The operator dashboard and the fleet API: one router, so sign-in guards it in one line.
+"""The operator dashboard and the fleet API, for operators only (fleet.read, fleet.operate).
 
 Pages (Korean, server-rendered, refreshing themselves with htmx): `/fleet`, the fleet by
 facility, and `/fleet/devices/{facility}/{device}`, one kiosk with its history charts (uPlot).
@@ -19,7 +19,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from broker.const import ID_PATTERN
-from ingest_api.core.deps import ERROR_RESPONSES, ActorDep, ConnDep, SettingsDep
+from ingest_api.core.deps import (
+    ERROR_RESPONSES,
+    ConnDep,
+    FleetOperator,
+    FleetReader,
+    SettingsDep,
+)
+from ingest_api.core.security import Permission, Principal
 from ingest_api.fleet import reads, store
 from ingest_api.fleet.models import (
     AcknowledgedOut,
@@ -29,16 +36,12 @@ from ingest_api.fleet.models import (
     HistoryView,
 )
 
-# Until sign-in exists the dashboard has the protection of the rest of the service; the
-# sign-in issue adds the operator role's dependency here, on this one router.
+# Every route takes FleetReader (or FleetOperator): operators only, no personal data shown.
 router = APIRouter(responses=ERROR_RESPONSES)
 templates = Jinja2Templates(directory=str(resources.files("ingest_api.web") / "templates"))
 FacilityId = Annotated[str, Path(pattern=ID_PATTERN, description="Facility id")]
 DeviceId = Annotated[str, Path(pattern=ID_PATTERN, description="Device id")]
 Hours = Annotated[int, Query(ge=1, le=24 * 31, description="How many hours back")]
-PAGE_404: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown device (an HTML page)", "content": {"text/html": {}}}
-}
 # The pages poll this often; the history charts less often (they change slowly).
 REFRESH_S = 5
 CHART_REFRESH_S = 30
@@ -101,23 +104,33 @@ def _by_facility(view: FleetView) -> list[tuple[str, str | None, list[DeviceView
 # -- pages -----------------------------------------------------------------------------------
 
 
-@router.get("/fleet", response_class=HTMLResponse, tags=["fleet pages"])
-def fleet_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
+@router.get("/fleet", response_class=HTMLResponse, include_in_schema=False)
+def fleet_page(
+    request: Request, conn: ConnDep, settings: SettingsDep, operator: FleetReader
+) -> HTMLResponse:
     """The fleet by facility: state, last heard, backlog, roster, software, open alerts."""
-    return templates.TemplateResponse(request, "fleet.html", _fleet_context(conn, settings))
+    return templates.TemplateResponse(
+        request, "fleet.html", _fleet_context(conn, settings, operator)
+    )
 
 
-@router.get("/fleet/table", response_class=HTMLResponse, tags=["fleet pages"])
-def fleet_table(request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
+@router.get("/fleet/table", response_class=HTMLResponse, include_in_schema=False)
+def fleet_table(
+    request: Request, conn: ConnDep, settings: SettingsDep, operator: FleetReader
+) -> HTMLResponse:
     """The fleet page's content alone (what the page polls)."""
-    return templates.TemplateResponse(request, "fleet_table.html", _fleet_context(conn, settings))
+    return templates.TemplateResponse(
+        request, "fleet_table.html", _fleet_context(conn, settings, operator)
+    )
 
 
-def _fleet_context(conn: ConnDep, settings: SettingsDep) -> dict[str, Any]:
+def _fleet_context(conn: ConnDep, settings: SettingsDep, operator: Principal) -> dict[str, Any]:
     """What the fleet page shows."""
     view = reads.fleet(conn, now=_now(), rules=settings.fleet)
     return {
         **_display(settings),
+        "principal": operator,
+        "can_acknowledge": operator.can(Permission.FLEET_OPERATE),
         "view": view,
         "facilities": _by_facility(view),
         "alerts": reads.alerts(conn),
@@ -127,8 +140,7 @@ def _fleet_context(conn: ConnDep, settings: SettingsDep) -> dict[str, Any]:
 @router.get(
     "/fleet/devices/{facility_id}/{device_id}",
     response_class=HTMLResponse,
-    tags=["fleet pages"],
-    responses=PAGE_404,
+    include_in_schema=False,  # pages, like the others: the API below is the schema's
 )
 def device_page(
     request: Request,
@@ -136,29 +148,32 @@ def device_page(
     device_id: DeviceId,
     conn: ConnDep,
     settings: SettingsDep,
+    operator: FleetReader,
 ) -> HTMLResponse:
     """One kiosk: its state and alerts, and charts of its backlog, heartbeats and taps."""
     try:
-        context = _device_context(conn, settings, facility_id, device_id)
+        context = _device_context(conn, settings, facility_id, device_id, operator)
     except HTTPException as exc:
-        return _missing(request, exc)
+        return _missing(request, exc, operator)
     return templates.TemplateResponse(
         request, "fleet_device.html", {**context, "chart_refresh_s": CHART_REFRESH_S}
     )
 
 
-def _missing(request: Request, exc: HTTPException) -> HTMLResponse:
+def _missing(request: Request, exc: HTTPException, operator: Principal) -> HTMLResponse:
     """The page of a device the center has never heard from."""
     return templates.TemplateResponse(
-        request, "fleet_missing.html", {"detail": exc.detail}, status_code=exc.status_code
+        request,
+        "fleet_missing.html",
+        {"detail": exc.detail, "principal": operator},
+        status_code=exc.status_code,
     )
 
 
 @router.get(
     "/fleet/devices/{facility_id}/{device_id}/panel",
     response_class=HTMLResponse,
-    tags=["fleet pages"],
-    responses=PAGE_404,
+    include_in_schema=False,  # pages, like the others: the API below is the schema's
 )
 def device_panel(
     request: Request,
@@ -166,23 +181,26 @@ def device_panel(
     device_id: DeviceId,
     conn: ConnDep,
     settings: SettingsDep,
+    operator: FleetReader,
 ) -> HTMLResponse:
     """The device page's summary and alerts alone (what the page polls)."""
     try:
-        context = _device_context(conn, settings, facility_id, device_id)
+        context = _device_context(conn, settings, facility_id, device_id, operator)
     except HTTPException as exc:
-        return _missing(request, exc)
+        return _missing(request, exc, operator)
     return templates.TemplateResponse(request, "fleet_device_panel.html", context)
 
 
 def _device_context(
-    conn: ConnDep, settings: SettingsDep, facility_id: str, device_id: str
+    conn: ConnDep, settings: SettingsDep, facility_id: str, device_id: str, operator: Principal
 ) -> dict[str, Any]:
     """What the device page shows; 404 for a device never heard from."""
     now = _now()
     found = _known_device(conn, settings, facility_id, device_id, now)
     return {
         **_display(settings),
+        "principal": operator,
+        "can_acknowledge": operator.can(Permission.FLEET_OPERATE),
         "now_s": now.timestamp(),
         "device": found,
         "alerts": reads.alerts(
@@ -202,7 +220,7 @@ def _device_context(
 
 
 @router.get("/api/v1/fleet", response_model=FleetView, tags=["fleet"])
-def get_fleet(conn: ConnDep, settings: SettingsDep) -> FleetView:
+def get_fleet(conn: ConnDep, settings: SettingsDep, _operator: FleetReader) -> FleetView:
     """Every kiosk with its state, backlog, roster and open alerts."""
     return reads.fleet(conn, now=_now(), rules=settings.fleet)
 
@@ -210,6 +228,7 @@ def get_fleet(conn: ConnDep, settings: SettingsDep) -> FleetView:
 @router.get("/api/v1/fleet/alerts", response_model=list[AlertView], tags=["fleet"])
 def get_alerts(
     conn: ConnDep,
+    _operator: FleetReader,
     open_only: Annotated[bool, Query(alias="open", description="Only unresolved")] = True,
 ) -> list[AlertView]:
     """Alerts, newest first."""
@@ -220,7 +239,11 @@ def get_alerts(
     "/api/v1/fleet/devices/{facility_id}/{device_id}", response_model=DeviceView, tags=["fleet"]
 )
 def get_device(
-    facility_id: FacilityId, device_id: DeviceId, conn: ConnDep, settings: SettingsDep
+    facility_id: FacilityId,
+    device_id: DeviceId,
+    conn: ConnDep,
+    settings: SettingsDep,
+    _operator: FleetReader,
 ) -> DeviceView:
     """One kiosk (404 if the center has never heard from it)."""
     return _known_device(conn, settings, facility_id, device_id, _now())
@@ -236,6 +259,7 @@ def get_history(
     device_id: DeviceId,
     conn: ConnDep,
     settings: SettingsDep,
+    _operator: FleetReader,
     hours: Hours = 24,
 ) -> HistoryView:
     """A kiosk's heartbeats (backlog, gaps), taps per hour and state changes."""
@@ -254,9 +278,10 @@ def get_history(
     "/api/v1/fleet/alerts/{alert_id}/acknowledge", response_model=AlertView, tags=["fleet"]
 )
 def acknowledge_alert(
-    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], actor: ActorDep, conn: ConnDep
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)], operator: FleetOperator, conn: ConnDep
 ) -> AlertView:
     """An operator has seen this alert (it stays open until its condition clears)."""
+    actor = operator.actor
     with conn.cursor() as cur:
         if store.acknowledge_alert(cur, alert_id=alert_id, actor=actor, now=_now()) is None:
             raise HTTPException(404, f"unknown alert {alert_id}")
@@ -271,12 +296,12 @@ def acknowledge_alert(
     tags=["fleet"],
 )
 def acknowledge_device(
-    facility_id: FacilityId, device_id: DeviceId, actor: ActorDep, conn: ConnDep
+    facility_id: FacilityId, device_id: DeviceId, operator: FleetOperator, conn: ConnDep
 ) -> AcknowledgedOut:
     """An operator has seen every open alert of this kiosk."""
     with conn.cursor() as cur:
         count = store.acknowledge_device(
-            cur, facility_id=facility_id, device_id=device_id, actor=actor, now=_now()
+            cur, facility_id=facility_id, device_id=device_id, actor=operator.actor, now=_now()
         )
     if count is None:
         raise _unknown_device(facility_id, device_id)

@@ -1,57 +1,28 @@
-"""The staff overview page, rendered by a real headless Chromium."""
+"""The staff overview page, rendered by a real headless Chromium after signing in."""
 
 from __future__ import annotations
 
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 
 from broker.ids import uuid7
 from broker.vocabulary import FeeType, Function
 from ingest_api.core.config import Settings
+from ingest_api.core.security import Role
 from ingest_api.figures import rollup
 from ingest_api.ingest.validation import EventRow
 from ingest_api.ingest.writes import insert_events
 from ingest_api.main import create_app
 from ingest_api.registry import store
 from ingest_api.registry.models import Facility, Program
-from welfare.services.chromium import HEADLESS_ARGS, find_chromium
-from welfare.services.ports import free_port
+from tests.browser import browser, serve
+from tests.security_helpers import PASSWORD, add_account
 
 DAY = date(2026, 11, 20)
-
-
-def chromium() -> str:
-    """The Chromium binary (Debian's package)."""
-    try:
-        return find_chromium()
-    except FileNotFoundError as exc:
-        pytest.fail(f"{exc} (make test does)")
-
-
-def _headless(url: str, *extra: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium the way this machine allows (no sandbox as root, no network)."""
-    return subprocess.run(
-        [
-            chromium(),
-            "--headless",
-            *HEADLESS_ARGS,
-            f"--user-data-dir={profile}",
-            *extra,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def _event(n: int, program: str, member: str | None, *, outcome: str = "accepted") -> EventRow:
@@ -91,23 +62,10 @@ def served(database_url: str) -> Iterator[str]:
         with conn.cursor() as cur:
             insert_events(cur, rows=rows)
         rollup.refresh(conn)
-    port = free_port()
+    add_account(database_url, "b.staff", Role.CENTER_STAFF, facility_id="B")
     settings = Settings(database_url=database_url, refresh_interval_s=0)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, consume=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_app(settings, consume=False)) as base:
+        yield base
 
 
 def test_overview_page_shows_the_days_figures(served: str, tmp_path: Path) -> None:
@@ -117,19 +75,18 @@ def test_overview_page_shows_the_days_figures(served: str, tmp_path: Path) -> No
     (one meal a day each, the override included) and 1 case (one session day); the excluded
     event and the refused tap do not count.
     """
-    result = _headless(f"{served}/?day={DAY}", "--dump-dom", profile=tmp_path / "p1")
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = result.stdout
-    assert "출석 실적 현황" in dom
-    cells = [c.split(">")[-1] for c in dom.split("</td>")]
-    assert cells[0:5] == ["B", "(기관 합계)", "3", "3", "1"]
-    assert "B-FEST" not in dom
-    shot = tmp_path / "overview.png"
-    result = _headless(
-        f"{served}/?day={DAY}",
-        f"--screenshot={shot}",
-        "--window-size=1024,600",
-        profile=tmp_path / "p2",
-    )
-    assert shot.exists()
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1024, "height": 600})
+        page.goto(f"{served}/?day={DAY}")
+        assert page.url.startswith(f"{served}/login?next=")  # no session: sign in first
+        page.fill("#username", "b.staff")
+        page.fill("#password", PASSWORD)
+        page.click("#submit")
+        page.wait_for_url(f"{served}/?day={DAY}")
+        assert "출석 실적 현황" in page.inner_text("h1")
+        cells = [c.strip() for c in page.locator("td").all_inner_texts()]
+        assert cells[0:5] == ["B", "(기관 합계)", "3", "3", "1"]
+        assert "B-FEST" not in page.content()
+        shot = tmp_path / "overview.png"
+        page.screenshot(path=str(shot))
     assert shot.stat().st_size > 5_000  # a rendered page, not an empty canvas

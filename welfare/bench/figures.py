@@ -55,11 +55,11 @@ INSERT INTO persons (person_id)
 SELECT 'PB-' || g FROM generate_series(1, %(n)s) AS g
 """
 _MEMBERS = """
-INSERT INTO members (member_ref, facility_id, person_id, display_name, gender, birth_date,
+INSERT INTO members (member_ref, facility_id, person_id, display_name, gender, birth_month,
                      neighbourhood)
 SELECT 'XB-' || g, f.ids[g %% array_length(f.ids, 1) + 1], 'PB-' || g, '회원',
        CASE WHEN g %% 3 = 0 THEN 'M' ELSE 'F' END,
-       date '1935-01-01' + (g * 37 %% 28000),
+       date_trunc('month', date '1935-01-01' + (g * 37 %% 28000))::date,
        (ARRAY['우만1동','우만2동','인계동','매탄1동','매탄2동','영통1동','권선1동'])[g %% 7 + 1]
 FROM generate_series(1, %(n)s) AS g,
      (SELECT array_agg(facility_id ORDER BY facility_id) AS ids FROM facilities) AS f
@@ -140,12 +140,18 @@ def _bounded(
 
 def _load(url: str, scale: FiguresScale) -> dict[str, Any]:
     """The registry and the events; returns counts and timings."""
+    from ingest_api.core.fieldcrypto import FieldCipher
     from welfare.sample.city import build_city, load_events, load_registry
 
     started = time.perf_counter()
     sample = build_city(year=YEAR, members_per_center=scale.sample_members_per_center)
     with psycopg.connect(url) as conn:
-        load_registry(conn, sample=sample, key=b"bench-registry-key-of-32-bytes!!")
+        load_registry(
+            conn,
+            sample=sample,
+            key=b"bench-registry-key-of-32-bytes!!",
+            cipher=FieldCipher([b"bench-data-key-of-at-least-32-bytes!!"]),
+        )
         load_events(conn, events=sample.events)
         conn.commit()
         conn.execute(_PERSONS, {"n": scale.members})

@@ -20,9 +20,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from broker.models import ProgramSession
-from broker.vocabulary import AGE_BANDS, ProgramKind
+from broker.vocabulary import AGE_BANDS, ConsentKind, ProgramKind
+from ingest_api.core.fieldcrypto import FieldCipher
 from ingest_api.registry import store
-from ingest_api.registry.models import ContactIn, Facility, MemberIn, Program, Targets
+from ingest_api.registry.models import Consent, ContactIn, Facility, MemberIn, Program, Targets
 from welfare.sample.centers import CENTERS, SEOUL, Center, korean_name, people
 
 NEIGHBOURHOODS = ("우만1동", "우만2동", "인계동", "매탄1동", "매탄2동", "영통1동", "권선1동")
@@ -195,6 +196,11 @@ def build_city(*, year: int, members_per_center: int = 30, seed: int = 3) -> Cit
                     neighbourhood=rng.choice(NEIGHBOURHOODS) if rng.random() > 0.05 else None,
                     card_uids=[f"{rng.getrandbits(32):08X}"],
                     programs=fees,
+                    # Collection and provision to the city (its duplicate-service view).
+                    consents=[
+                        Consent(kind=ConsentKind.PRIVACY, granted_on=date(year, 1, 2)),
+                        Consent(kind=ConsentKind.TRANSFER, granted_on=date(year, 1, 2)),
+                    ],
                 )
             )
     # People registered at two centers (same name and birth date): one person for the city.
@@ -382,16 +388,21 @@ def _contacts(sample: CitySample, rng: random.Random) -> list[ContactIn]:
     return found
 
 
-def load_registry(conn: psycopg.Connection[Any], *, sample: CitySample, key: bytes) -> None:
-    """Write the sample's facilities, programs (with targets), members and contacts."""
+def load_registry(
+    conn: psycopg.Connection[Any], *, sample: CitySample, key: bytes, cipher: FieldCipher
+) -> None:
+    """Write the sample's facilities, programs (with targets), members and contacts.
+
+    `cipher` encrypts the members' birth dates and the contacts' needs (personal fields).
+    """
     for f in sample.facilities:
         store.upsert_facility(conn, facility=f)
     for sp in sample.programs:
         store.upsert_program(conn, program=sp.program, year=sample.year, targets=sp.targets)
     for m in sample.members:
-        store.upsert_member(conn, member=m, key=key)
+        store.upsert_member(conn, member=m, key=key, cipher=cipher)
     for c in sample.contacts:
-        store.register_contact(conn, contact=c)
+        store.register_contact(conn, contact=c, cipher=cipher)
 
 
 def load_events(conn: psycopg.Connection[Any], *, events: list[tuple[Any, ...]]) -> int:

@@ -1,4 +1,10 @@
-"""Figures API: the quarterly report (JSON, .xlsx, .csv), any slice of figures, statistics."""
+"""Figures API: the quarterly report (JSON, .xlsx, .csv), any slice of figures, statistics.
+
+Figures are aggregates: any account with `figures.read` sees them, a center's account only its
+own center's (`facility_id` defaults to it). The report as a file is a download: a reason is
+audited and the file is encrypted with the caller's password. The JSON report is a view of
+aggregates (no person in it), not a download. The duplicate-service view is the city's.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,22 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import Field
 
 from broker.vocabulary import EntityId
-from ingest_api.core.deps import ERROR_RESPONSES, ActorDep, ConnDep, query_error
+from ingest_api.core.audit import write_audit
+from ingest_api.core.deps import (
+    ERROR_RESPONSES,
+    ConnDep,
+    DuplicatesReader,
+    FiguresReader,
+    FiguresRefresher,
+    PoolDep,
+    ReportDownloader,
+    query_error,
+)
+from ingest_api.core.downloads import XLSX, ZIP, DownloadRequest, seal
+from ingest_api.core.security import Principal
 from ingest_api.figures import rollup
 from ingest_api.figures.const import DIMS, Dim
 from ingest_api.figures.engine import Period, Scope, compute
@@ -23,11 +42,26 @@ from ingest_api.figures.models import (
 )
 from ingest_api.figures.reports import build_quarterly_report, facility_figures
 from ingest_api.figures.statistics import duplicate_service, statistics
-from ingest_api.registry.audit import write_audit
 
 router = APIRouter(prefix="/api/v1/figures", tags=["figures"], responses=ERROR_RESPONSES)
 Month = Annotated[str, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReportDownload(DownloadRequest):
+    """Which report, in which format, why, and the password the file opens with."""
+
+    year: int = Field(ge=2000, le=2100)
+    quarter: int = Field(ge=1, le=4)
+    format: Literal["xlsx", "csv"] = "xlsx"
+    facility_id: EntityId | None = None
+
+
+def facility_for(principal: Principal, facility_id: str | None) -> str | None:
+    """The facility a figures request is about: a center's account defaults to its own."""
+    if facility_id is None:
+        return principal.facility_id
+    principal.check_facility(facility_id)
+    return facility_id
 
 
 def _month(text: str) -> date:
@@ -45,9 +79,14 @@ def _months(first: str, last: str) -> tuple[date, date]:
 
 
 @router.post("/refresh")
-def post_refresh(conn: ConnDep) -> dict[str, object]:
-    """Bring the rollups up to date now (the service also does so every few seconds)."""
-    result = rollup.refresh(conn)
+def post_refresh(pool: PoolDep, _: FiguresRefresher) -> dict[str, object]:
+    """Bring the rollups up to date now (the service also does so every few seconds).
+
+    Like the background refresher, with the service's own login (TimescaleDB lets only the
+    aggregates' owner refresh them); it reads and writes no personal data.
+    """
+    with pool.connection() as conn:
+        result = rollup.refresh(conn)
     return {
         "path": result.path,
         "days": result.days,
@@ -59,51 +98,54 @@ def post_refresh(conn: ConnDep) -> dict[str, object]:
 @router.get("/report", response_model=QuarterlyReport)
 def get_report(
     conn: ConnDep,
+    principal: FiguresReader,
     year: Annotated[int, Query(ge=2000, le=2100)],
     quarter: Annotated[int, Query(ge=1, le=4)],
     facility_id: str | None = None,
 ) -> QuarterlyReport:
     """The quarterly report of a facility, or of the city without facility_id."""
+    return _report(conn, facility_for(principal, facility_id), year, quarter)
+
+
+def _report(conn: ConnDep, facility_id: str | None, year: int, quarter: int) -> QuarterlyReport:
+    """Build the report; an unknown facility is a 404."""
     try:
         return build_quarterly_report(conn, facility_id=facility_id, year=year, quarter=quarter)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc
 
 
-@router.get(
+@router.post(
     "/report/download",
     response_class=Response,
-    responses={200: {"content": {XLSX: {}, "text/csv": {}}, "description": "The report file"}},
+    responses={
+        200: {"content": {XLSX: {}, ZIP: {}}, "description": "The report, encrypted"},
+    },
 )
-def get_report_download(
-    conn: ConnDep,
-    actor: ActorDep,
-    year: Annotated[int, Query(ge=2000, le=2100)],
-    quarter: Annotated[int, Query(ge=1, le=4)],
-    reason: Annotated[str, Query(min_length=2, max_length=200)],
-    format: Literal["xlsx", "csv"] = "xlsx",
-    facility_id: str | None = None,
+def post_report_download(
+    conn: ConnDep, principal: ReportDownloader, body: ReportDownload
 ) -> Response:
-    """The quarterly report as a file; a download needs a reason and is audited."""
-    report = get_report(conn, year=year, quarter=quarter, facility_id=facility_id)
+    """The quarterly report as a file: the reason is audited, the file opens with the password
+    the caller chose (an encrypted .xlsx, or the .csv in an AES zip)."""
+    facility_id = facility_for(principal, body.facility_id)
+    report = _report(conn, facility_id, body.year, body.quarter)
     write_audit(
         conn,
-        actor=actor,
+        actor=principal.actor,
         action="download",
-        subject=f"report:{facility_id or 'city'}:{year}-Q{quarter}",
-        reason=reason,
-        detail={"format": format},
+        subject=f"report:{facility_id or 'city'}:{body.year}-Q{body.quarter}",
+        reason=body.reason,
+        detail={"format": body.format},
     )
-    name = f"report_{facility_id or 'city'}_{year}Q{quarter}.{format}"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    if format == "xlsx":
-        return Response(to_xlsx(report), media_type=XLSX, headers=headers)
-    return Response(to_csv(report).encode(), media_type="text/csv; charset=utf-8", headers=headers)
+    name = f"report_{facility_id or 'city'}_{body.year}Q{body.quarter}.{body.format}"
+    content = to_xlsx(report) if body.format == "xlsx" else to_csv(report).encode()
+    return seal(name, content, password=body.password).response()
 
 
 @router.get("/query", response_model=list[FigureRow])
 def get_query(
     conn: ConnDep,
+    principal: FiguresReader,
     first_month: Month,
     last_month: Month,
     dims: Annotated[str, Query(description="Comma-separated: " + ", ".join(DIMS))] = "",
@@ -120,7 +162,7 @@ def get_query(
     if unknown:
         raise HTTPException(400, f"unknown dimensions: {unknown}")
     scope = Scope(
-        facility_id=facility_id,
+        facility_id=facility_for(principal, facility_id),
         function=function,
         business_area=business_area,
         unit_business=unit_business,
@@ -133,27 +175,37 @@ def get_query(
 
 @router.get("/statistics", response_model=Statistics)
 def get_statistics(
-    conn: ConnDep, first_month: Month, last_month: Month, facility_id: str | None = None
+    conn: ConnDep,
+    principal: FiguresReader,
+    first_month: Month,
+    last_month: Month,
+    facility_id: str | None = None,
 ) -> Statistics:
     """Users by gender, age band, neighbourhood, program, and programs per person."""
     lo, hi = _months(first_month, last_month)
-    return statistics(conn, facility_id=facility_id, first_month=lo, last_month=hi)
+    return statistics(
+        conn, facility_id=facility_for(principal, facility_id), first_month=lo, last_month=hi
+    )
 
 
 @router.get("/duplicates", response_model=list[DuplicateService])
 def get_duplicates(
     conn: ConnDep,
-    actor: ActorDep,
+    principal: DuplicatesReader,
     first_month: Month,
     last_month: Month,
     level: Literal["unit_business", "business_area"] = "unit_business",
 ) -> list[DuplicateService]:
-    """People served by the same kind of service at several centers (pseudonymous; audited)."""
+    """People served by the same kind of service at several centers (pseudonymous; audited).
+
+    Only members who consented to provision to the city (`transfer`, not withdrawn) appear.
+    """
+    principal.check_facility(None)
     lo, hi = _months(first_month, last_month)
     found = duplicate_service(conn, first_month=lo, last_month=hi, level=level)
     write_audit(
         conn,
-        actor=actor,
+        actor=principal.actor,
         action="view",
         subject="figures:duplicates",
         detail={"first_month": first_month, "last_month": last_month, "persons": len(found)},
@@ -164,6 +216,7 @@ def get_duplicates(
 @router.get("/daily", response_model=list[FacilityFigures])
 def get_daily(
     conn: ConnDep,
+    principal: FiguresReader,
     start: Annotated[date, Query(description="First service date (facility local).")],
     end: Annotated[date | None, Query(description="Last service date; default = start.")] = None,
     facility_id: Annotated[EntityId | None, Query()] = None,
@@ -176,5 +229,7 @@ def get_daily(
     if (last - start).days > 366:
         raise query_error("end", "at most one year per request")
     return facility_figures(
-        conn, period=Period(f"{start}..{last}", start, last), facility_id=facility_id
+        conn,
+        period=Period(f"{start}..{last}", start, last),
+        facility_id=facility_for(principal, facility_id),
     )

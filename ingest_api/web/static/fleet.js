@@ -1,50 +1,37 @@
-// The operator dashboard's behaviour: who acknowledges, and the device page's charts (uPlot).
+// The operator dashboard's behaviour: acknowledging with the session, and the charts (uPlot).
 // htmx (static/vendor/, installed by `make assets` from npm) polls the server-rendered parts.
 "use strict";
 
 (function () {
-  const KEY = "welfare.operator";
-
-  function operatorInput() {
-    return document.getElementById("operator");
-  }
-
-  // Until sign-in exists the acknowledging operator types their id once; it is kept locally
-  // and sent as the X-Actor header the API records.
   document.addEventListener("DOMContentLoaded", function () {
-    const input = operatorInput();
-    if (input) {
-      input.value = window.localStorage.getItem(KEY) || "";
-      input.addEventListener("change", function () {
-        window.localStorage.setItem(KEY, input.value.trim());
-      });
-    }
     const charts = document.getElementById("charts");
     if (charts) {
       startCharts(charts);
     }
   });
 
+  // An acknowledgement is sent by the signed-in operator's session: the server records who,
+  // and wants the session's CSRF token with every request that changes something.
   document.addEventListener("htmx:configRequest", function (event) {
-    if (event.detail.verb !== "post") {
+    if (event.detail.verb === "get") {
       return;
     }
-    const input = operatorInput();
-    const who = input ? input.value.trim() : "";
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) {
+      event.detail.headers["X-CSRF-Token"] = meta.getAttribute("content");
+    }
+  });
+
+  // A refused acknowledgement (session ended, no permission) is said, not swallowed.
+  document.addEventListener("htmx:responseError", function (event) {
     const error = document.getElementById("ack-error");
-    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(who)) {
-      event.preventDefault();
-      if (error) {
-        error.hidden = false;
-        error.textContent = "확인자 ID(영문·숫자)를 위에 입력하세요.";
-      }
-      if (input) {
-        input.focus();
-      }
-      return;
+    if (error) {
+      error.hidden = false;
+      error.textContent =
+        event.detail.xhr.status === 401
+          ? "로그인이 끝났습니다. 페이지를 새로 열어 다시 로그인하세요."
+          : "확인을 기록하지 못했습니다 (" + event.detail.xhr.status + ").";
     }
-    window.localStorage.setItem(KEY, who);
-    event.detail.headers["X-Actor"] = who;
   });
 
   // After an acknowledgement, redraw the part of the page that lists it.

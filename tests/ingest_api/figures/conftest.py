@@ -11,6 +11,7 @@ import pytest
 
 from ingest_api.core.migrate import migrate
 from ingest_api.figures import rollup
+from tests.security_helpers import CIPHER
 from welfare.sample.city import CitySample, build_city, load_events, load_registry
 
 KEY = b"figures-test-key-0123456789abcdef"
@@ -35,7 +36,7 @@ def city_db(pg_server: Any, city_year: CitySample) -> str:
     """A database holding the generated year (registry and raw events)."""
     url = fresh_database(pg_server)
     with psycopg.connect(url) as conn:
-        load_registry(conn, sample=city_year, key=KEY)
+        load_registry(conn, sample=city_year, key=KEY, cipher=CIPHER)
         load_events(conn, events=city_year.events)
         rollup.refresh(conn)  # what the service's background refresh does after an ingest
     return url

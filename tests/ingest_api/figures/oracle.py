@@ -102,7 +102,7 @@ def load(conn: psycopg.Connection[Any]) -> RawData:
         )
     persons: dict[str, dict[str, Any]] = {}
     for ref, pid, gender, birth, hood in conn.execute(
-        "SELECT member_ref, person_id, gender, birth_date, neighbourhood FROM members"
+        "SELECT member_ref, person_id, gender, birth_month, neighbourhood FROM members"
     ):
         persons[ref] = {"id": pid, "gender": gender, "birth": birth, "band": None, "hood": hood}
     for table, key in (("visitors", "visitor_code"), ("community_contacts", "contact_code")):

@@ -10,18 +10,34 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msoffcrypto
 import psycopg
 import pytest
+import pyzipper
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from ingest_api.core.config import Settings
+from ingest_api.core.security import Role
 from ingest_api.figures.export import FIRST_DATA_ROW, columns
 from ingest_api.figures.models import QuarterlyReport
 from ingest_api.main import create_app
 from tests.ingest_api.figures.conftest import YEAR
+from tests.security_helpers import add_account, session_headers
 
-STAFF = {"X-Actor": "kim.ts"}
+FILE_PASSWORD = "report-file-pw-7"
+# Signed-in browsers: B's manager and a city administrator (set up once per module).
+STAFF: dict[str, str] = {}
+CITY: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _accounts(city_db: str) -> None:
+    """B's manager kim.ts and the city's administrator, each with a session."""
+    add_account(city_db, "kim.ts", Role.CENTER_MANAGER, facility_id="B")
+    add_account(city_db, "city.park", Role.CITY_ADMIN)
+    STAFF.update(session_headers(city_db, "kim.ts"))
+    CITY.update(session_headers(city_db, "city.park"))
 
 
 @pytest.fixture
@@ -33,8 +49,8 @@ def client(city_db: str) -> Iterator[TestClient]:
 
 
 def _report(client: TestClient, **params: Any) -> QuarterlyReport:
-    """The JSON report."""
-    response = client.get("/api/v1/figures/report", params=params)
+    """The JSON report (as the city's administrator)."""
+    response = client.get("/api/v1/figures/report", params=params, headers=CITY)
     assert response.status_code == 200, response.text
     return QuarterlyReport.model_validate(response.json())
 
@@ -50,20 +66,30 @@ def test_xlsx_numbers_match_the_api_and_libreoffice_converts_it(
 ) -> None:
     """The downloaded workbook holds the API's numbers and opens in LibreOffice (PDF)."""
     report = _report(client, facility_id="B", year=YEAR, quarter=3)
-    response = client.get(
+    response = client.post(
         "/api/v1/figures/report/download",
-        params={
+        json={
             "facility_id": "B",
             "year": YEAR,
             "quarter": 3,
             "format": "xlsx",
             "reason": "3분기 시 제출",
+            "password": FILE_PASSWORD,
         },
         headers=STAFF,
     )
     assert response.status_code == 200, response.text
+    # The file is encrypted (an Office container, not a readable zip) with the chosen password.
+    assert response.content.startswith(b"\xd0\xcf\x11\xe0")
+    office = msoffcrypto.OfficeFile(io.BytesIO(response.content))
+    with pytest.raises(msoffcrypto.exceptions.InvalidKeyError):
+        office.load_key(password="not-the-password", verify_password=True)
+    office = msoffcrypto.OfficeFile(io.BytesIO(response.content))
+    office.load_key(password=FILE_PASSWORD)
+    clear = io.BytesIO()
+    office.decrypt(clear)
     path = tmp_path / "report_B.xlsx"
-    path.write_bytes(response.content)
+    path.write_bytes(clear.getvalue())
     ws = load_workbook(path).worksheets[0]
     first_col = 7  # after the six hierarchy columns
     table = [
@@ -108,13 +134,26 @@ def test_xlsx_numbers_match_the_api_and_libreoffice_converts_it(
 def test_csv_numbers_match_the_api(client: TestClient) -> None:
     """The city's CSV carries the same numbers as the JSON, row for row."""
     report = _report(client, year=YEAR, quarter=1)
-    response = client.get(
+    response = client.post(
         "/api/v1/figures/report/download",
-        params={"year": YEAR, "quarter": 1, "format": "csv", "reason": "시 취합"},
-        headers=STAFF,
+        json={
+            "year": YEAR,
+            "quarter": 1,
+            "format": "csv",
+            "reason": "시 취합",
+            "password": FILE_PASSWORD,
+        },
+        headers=CITY,
     )
     assert response.status_code == 200
-    text = response.content.decode("utf-8-sig")
+    assert response.headers["content-type"] == "application/zip"
+    with pyzipper.AESZipFile(io.BytesIO(response.content)) as archive:
+        (name,) = archive.namelist()
+        assert name == f"report_city_{YEAR}Q1.csv"
+        with pytest.raises(RuntimeError):
+            archive.read(name)  # no password, no content
+        archive.setpassword(FILE_PASSWORD.encode())
+        text = archive.read(name).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     cols = columns(report)
     assert rows[0][6:] == [c.flat for c in cols]
@@ -123,19 +162,21 @@ def test_csv_numbers_match_the_api(client: TestClient) -> None:
     assert got == want
 
 
-def test_download_needs_a_reason_and_an_actor(client: TestClient) -> None:
-    """No reason or no staff id: refused, nothing downloaded."""
-    params = {"facility_id": "B", "year": YEAR, "quarter": 3}
+def test_download_needs_a_reason_a_password_and_a_session(client: TestClient) -> None:
+    """No reason, no file password or no session: refused, nothing downloaded."""
+    body = {"facility_id": "B", "year": YEAR, "quarter": 3}
+    url = "/api/v1/figures/report/download"
     assert (
-        client.get("/api/v1/figures/report/download", params=params, headers=STAFF).status_code
-        == 422
+        client.post(url, json={**body, "password": FILE_PASSWORD}, headers=STAFF).status_code == 422
     )
+    assert client.post(url, json={**body, "reason": "제출"}, headers=STAFF).status_code == 422
     assert (
-        client.get(
-            "/api/v1/figures/report/download", params={**params, "reason": "제출"}
-        ).status_code
-        == 422
-    )
+        client.post(url, json={**body, "reason": "제출", "password": "short"}, headers=STAFF)
+    ).status_code == 422
+    full = {**body, "reason": "제출", "password": FILE_PASSWORD}
+    assert client.post(url, json=full).status_code == 401
+    # Another center's report is not B's manager's to take.
+    assert client.post(url, json={**full, "facility_id": "A"}, headers=STAFF).status_code == 403
 
 
 def test_query_statistics_and_duplicates(client: TestClient, city_db: str) -> None:
@@ -148,18 +189,21 @@ def test_query_statistics_and_duplicates(client: TestClient, city_db: str) -> No
             "dims": "gender,fee_type",
             "facility_id": "A",
         },
+        headers=CITY,
     ).json()
     assert {r["key"]["fee_type"] for r in rows} <= {"paid", "reduced", "free"}
     assert (
         client.get(
             "/api/v1/figures/query",
             params={"first_month": f"{YEAR}-03", "last_month": f"{YEAR}-01"},
+            headers=CITY,
         ).status_code
         == 400
     )
     stats = client.get(
         "/api/v1/figures/statistics",
         params={"first_month": f"{YEAR}-01", "last_month": f"{YEAR}-12", "facility_id": "B"},
+        headers=STAFF,
     ).json()
     assert stats["total_users"] == sum(r["users"] for r in stats["by_gender"])
     assert stats["total_users"] == sum(r["users"] for r in stats["by_age_band"])
@@ -167,7 +211,7 @@ def test_query_statistics_and_duplicates(client: TestClient, city_db: str) -> No
     dups = client.get(
         "/api/v1/figures/duplicates",
         params={"first_month": f"{YEAR}-01", "last_month": f"{YEAR}-12"},
-        headers=STAFF,
+        headers=CITY,
     )
     assert dups.status_code == 200
     found = dups.json()

@@ -17,10 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest_api.core.config import Settings
+from ingest_api.core.security import Role
 from ingest_api.figures import rollup
 from ingest_api.main import create_app
 from tests.helpers import count_by_rules
 from tests.ingest_api.figures.conftest import KEY, YEAR, fresh_database
+from tests.security_helpers import CIPHER, add_account, session_headers
 from welfare.sample.city import build_city, load_events, load_registry
 
 DAY = date(YEAR, 5, 13)  # a Wednesday: meals, classes, case work and a network meeting
@@ -32,19 +34,21 @@ def one_day(pg_server: Any) -> str:
     sample = build_city(year=YEAR, members_per_center=12)
     url = fresh_database(pg_server)
     with psycopg.connect(url) as conn:
-        load_registry(conn, sample=sample, key=KEY)
+        load_registry(conn, sample=sample, key=KEY, cipher=CIPHER)
         # Contacts are counted too, but on their own days: keep only this day's.
         conn.execute("DELETE FROM community_contacts WHERE service_date <> %s", (DAY,))
         load_events(conn, events=[e for e in sample.events if e[4] == DAY])
         rollup.refresh(conn)
+    add_account(url, "city.han", Role.CITY_ADMIN)
     return url
 
 
 @pytest.fixture
 def client(one_day: str) -> Iterator[TestClient]:
-    """The central app over that day."""
+    """The central app over that day, the city's administrator signed in."""
     app = create_app(Settings(database_url=one_day, refresh_interval_s=0), consume=False)
     with TestClient(app) as c:
+        c.headers.update(session_headers(one_day, "city.han"))
         yield c
 
 

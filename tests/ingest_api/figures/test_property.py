@@ -18,6 +18,7 @@ from ingest_api.registry import store
 from ingest_api.registry.models import Facility, MemberIn, Program
 from tests.ingest_api.figures import oracle
 from tests.ingest_api.figures.conftest import KEY, fresh_database
+from tests.security_helpers import CIPHER
 from welfare.sample.centers import SEOUL
 from welfare.sample.city import load_events
 
@@ -93,6 +94,7 @@ def registry_db(pg_server: Any) -> str:
                     programs=programs,
                 ),
                 key=KEY,
+                cipher=CIPHER,
             )
         conn.execute(
             "INSERT INTO visitors (visitor_code, facility_id, gender, age_band, neighbourhood)"

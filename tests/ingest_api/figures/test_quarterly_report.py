@@ -172,12 +172,13 @@ def test_late_events_are_counted_after_refresh(pg_server: Any) -> None:
     """An event that arrives after a refresh, for an old day, is counted at the next refresh."""
     from ingest_api.figures import rollup
     from tests.ingest_api.figures.conftest import KEY, fresh_database
+    from tests.security_helpers import CIPHER
     from welfare.sample.city import build_city, load_events, load_registry
 
     sample = build_city(year=YEAR, members_per_center=3)
     url = fresh_database(pg_server)
     with psycopg.connect(url) as conn:
-        load_registry(conn, sample=sample, key=KEY)
+        load_registry(conn, sample=sample, key=KEY, cipher=CIPHER)
         january = [e for e in sample.events if e[4].month == 1]
         load_events(conn, events=january[:-50])
         conn.commit()

@@ -13,9 +13,11 @@ import psycopg
 import pytest
 
 from ingest_api.core.config import FleetSettings
+from ingest_api.core.sessions import CSRF_HEADER
 from ingest_api.fleet.store import Heartbeat, record_heartbeats
 from tests.ingest_api.fleet.conftest import health
-from welfare.fleet import SHOTS, browser, open_page, screenshots, serve
+from tests.security_helpers import session_headers
+from welfare.fleet import OPERATOR, SHOTS, browser, open_page, operator_session, screenshots, serve
 from welfare.sample.fleet import seed_fleet
 
 ROOT = Path(__file__).parents[3]
@@ -35,6 +37,12 @@ def base(seeded: str) -> Iterator[str]:
     """The central service over the sample day."""
     with serve(seeded) as url:
         yield url
+
+
+@pytest.fixture
+def session(seeded: str) -> str:
+    """A signed-in operator's session cookie (the dashboard is for operators only)."""
+    return operator_session(seeded)[0]
 
 
 @pytest.fixture
@@ -59,10 +67,10 @@ def _snapshot(url: str) -> tuple[object, ...]:
 
 
 def test_fleet_page_shows_the_fleet_refreshes_itself_and_takes_acknowledgements(
-    base: str, seeded: str, chromium: Any
+    base: str, seeded: str, chromium: Any, session: str
 ) -> None:
     """By facility: state, backlog, roster lag, alerts; updates without reload; 확인 works."""
-    page = open_page(chromium, f"{base}/fleet")
+    page = open_page(chromium, f"{base}/fleet", session=session)
     assert page.inner_text("h1") == "키오스크 운영 현황"
     counts = {
         name: page.inner_text(f'[data-count="{name}"]') for name in ("online", "offline", "alerts")
@@ -87,18 +95,22 @@ def test_fleet_page_shows_the_fleet_refreshes_itself_and_takes_acknowledgements(
     assert page.inner_text('[data-count="offline"]') == "0"
     assert page.evaluate("window.notReloaded") is True
 
-    # Acknowledging needs the operator's id; then it is recorded with it.
+    # Acknowledging is recorded with the signed-in operator's name.
+    assert _acknowledged_by(seeded, "B", "meal-2") is None
     row = page.locator("#alert-list-row-B-meal-2, tr:has-text('B/meal-2')").first
     row.locator("button.ack").click()
-    page.wait_for_selector("#ack-error:not([hidden])")
-    assert _acknowledged_by(seeded, "B", "meal-2") is None
-    page.fill("#operator", "op-lee")
-    page.dispatch_event("#operator", "change")
-    row.locator("button.ack").click()
-    page.wait_for_function(
-        "document.querySelector('main').innerText.includes('op-lee')", timeout=15_000
-    )
-    assert _acknowledged_by(seeded, "B", "meal-2") == "op-lee"
+    # (A locator, not wait_for_function: the pages' CSP forbids eval, which that would use.)
+    page.locator("main").get_by_text(OPERATOR).first.wait_for(timeout=15_000)
+    assert _acknowledged_by(seeded, "B", "meal-2") == OPERATOR
+
+
+def _account(url: str) -> bool:
+    """Whether the sample operator's account exists yet."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM user_accounts WHERE username = %s", (OPERATOR,)
+        ).fetchone()
+    return row is not None
 
 
 def _acknowledged_by(url: str, facility_id: str, device_id: str) -> str | None:
@@ -112,9 +124,9 @@ def _acknowledged_by(url: str, facility_id: str, device_id: str) -> str | None:
     return None if row is None else row[0]
 
 
-def test_device_page_charts_its_day(base: str, chromium: Any) -> None:
+def test_device_page_charts_its_day(base: str, chromium: Any, session: str) -> None:
     """Backlog, heartbeat gaps and taps per hour are drawn from the kiosk's history."""
-    page = open_page(chromium, f"{base}/fleet/devices/D/meal-1")
+    page = open_page(chromium, f"{base}/fleet/devices/D/meal-1", session=session)
     assert "200건" in page.inner_text("#panel")
     assert "미전송 적체" in page.inner_text("#panel")
     # 24 hours of heartbeats every 2 minutes, less the 25 minutes it was away.
@@ -135,8 +147,12 @@ def test_device_page_charts_its_day(base: str, chromium: Any) -> None:
 
 def test_fleet_api_answers_404_for_unknown_devices_and_alerts(base: str, seeded: str) -> None:
     """An operator action on an unknown device or alert answers a clear 404; GETs write nothing."""
+    operator = session_headers(seeded, OPERATOR) if _account(seeded) else None
+    if operator is None:
+        operator_session(seeded)
+        operator = session_headers(seeded, OPERATOR)
     before = _snapshot(seeded)
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=operator) as client:
         fleet = client.get("/api/v1/fleet").json()
         assert (fleet["online"], fleet["offline"], fleet["open_alerts"]) == (7, 1, 6)
         for path in (
@@ -151,24 +167,29 @@ def test_fleet_api_answers_404_for_unknown_devices_and_alerts(base: str, seeded:
         ):
             assert client.get(path).status_code == 200, path
         assert _snapshot(seeded) == before
-        actor = {"X-Actor": "op-park"}
-        unknown = client.post("/api/v1/fleet/alerts/987654/acknowledge", headers=actor)
+        unknown = client.post("/api/v1/fleet/alerts/987654/acknowledge")
         assert (unknown.status_code, unknown.json()) == (404, {"detail": "unknown alert 987654"})
-        nobody = client.post("/api/v1/fleet/devices/Z/nope/acknowledge", headers=actor)
+        nobody = client.post("/api/v1/fleet/devices/Z/nope/acknowledge")
         assert (nobody.status_code, nobody.json()) == (404, {"detail": "unknown device Z/nope"})
         for path in ("/api/v1/fleet/devices/Z/nope", "/api/v1/fleet/devices/Z/nope/history"):
             assert client.get(path).json() == {"detail": "unknown device Z/nope"}
-        assert client.post("/api/v1/fleet/devices/D/meal-1/acknowledge").status_code == 422
-        done = client.post("/api/v1/fleet/devices/D/meal-1/acknowledge", headers=actor)
+        # Without the session's CSRF token a signed-in browser's acknowledgement is refused.
+        forged = client.post(
+            "/api/v1/fleet/devices/D/meal-1/acknowledge", headers={CSRF_HEADER: "forged"}
+        )
+        assert forged.status_code == 403
+        done = client.post("/api/v1/fleet/devices/D/meal-1/acknowledge")
         assert done.json() == {"acknowledged": 1}
         alert = client.get("/api/v1/fleet/alerts").json()
         mine = [a for a in alert if a["device_id"] == "meal-1" and a["facility_id"] == "D"]
-        assert [a["acknowledged_by"] for a in mine] == ["op-park"]
+        assert [a["acknowledged_by"] for a in mine] == [OPERATOR]
+    # Nobody else may look: without a session the API answers 401.
+    assert httpx.get(f"{base}/api/v1/fleet", timeout=30).status_code == 401
 
 
-def test_screenshots_command_photographs_both_pages(base: str, tmp_path: Path) -> None:
+def test_screenshots_command_photographs_both_pages(base: str, seeded: str, tmp_path: Path) -> None:
     """`welfare fleet screenshots` makes the fleet page and a device page as PNG files."""
-    written = screenshots(base, tmp_path)
+    written = screenshots(base, tmp_path, session=operator_session(seeded)[0])
     assert [p.name for p in written] == list(SHOTS)
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

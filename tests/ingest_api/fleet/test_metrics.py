@@ -21,9 +21,11 @@ from broker.auth import DeviceIdentity
 from broker.config import MqttSettings
 from broker.examples import examples
 from ingest_api.core.config import FleetSettings, Settings
+from ingest_api.core.security import Permission
 from ingest_api.main import create_app
 from tests.conftest import BrokerFactory, ingest_password
 from tests.helpers import mqtt_client, sql_scalar, wait_until
+from tests.security_helpers import token_headers
 from welfare.services.ports import free_port
 
 DEVICE = DeviceIdentity("B", "meal-1")
@@ -98,7 +100,9 @@ def test_metrics_count_messages_rows_duplicates_dead_letters_devices_and_latency
             ),
             what="five messages taken",
         )
-        response = httpx.get(f"{base}/metrics", timeout=30)
+        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 401  # no token, no data
+        scraper = token_headers(database_url, "prometheus", [Permission.FLEET_READ])
+        response = httpx.get(f"{base}/metrics", timeout=30, headers=scraper)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     found = samples(response.text)

@@ -13,9 +13,11 @@ from openpyxl import Workbook
 from psycopg import sql
 
 from broker.hashing import credential_hash
+from ingest_api.core.security import Role
 from ingest_api.registry import store
 from ingest_api.registry.importer import import_file
 from ingest_api.registry.models import Facility
+from tests.security_helpers import CIPHER, principal
 
 KEY = b"registry-test-key-0123456789abcd"
 PROGRAM_HEADERS = [
@@ -164,7 +166,9 @@ def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[Any]]:
 
 def _import(conn: Any, kind: Any, path: Path, **kw: Any) -> Any:
     """Run an import as staff member 'kim'."""
-    return import_file(conn, kind=kind, path=path, facility_id="B", key=KEY, actor="kim", **kw)
+    return import_file(
+        conn, kind=kind, path=path, facility_id="B", key=KEY, cipher=CIPHER, actor="kim", **kw
+    )
 
 
 def test_programs_then_members_import_and_reimport_changes_nothing(
@@ -207,7 +211,9 @@ def test_a_changed_row_is_an_update(conn: Any, tmp_path: Path) -> None:
     rows[2][6] = "010-9999-0000"
     result = _import(conn, "members", write_xlsx(tmp_path / "m2.xlsx", MEMBER_HEADERS, rows))
     assert (result.inserted, result.updated, result.unchanged) == (0, 1, 4)
-    sensitive = store.get_sensitive(conn, member_ref="B-M00003")
+    sensitive = store.get_sensitive(
+        conn, member_ref="B-M00003", scope=principal(Role.CENTER_MANAGER, "B"), cipher=CIPHER
+    )
     assert sensitive is not None
     assert sensitive.phone == "010-9999-0000"
 

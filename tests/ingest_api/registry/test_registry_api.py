@@ -11,10 +11,12 @@ from fastapi.testclient import TestClient
 
 from broker.hashing import credential_hash
 from ingest_api.core.config import Settings
+from ingest_api.core.security import Role
 from ingest_api.main import create_app
+from tests.security_helpers import DATA_KEY, add_account, session_headers
 
 KEY = "registry-api-test-key-0123456789"
-STAFF = {"X-Actor": "lee.sw"}
+STAFF: dict[str, str] = {}  # the manager of center E, signed in (set by the fixture)
 PROGRAM = {
     "program_id": "E-MEAL",
     "facility_id": "E",
@@ -47,17 +49,23 @@ MEMBER = {
 
 @pytest.fixture
 def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    """The registry router with a credential key from the environment."""
+    """The registry router with keys from the environment; E's manager signed in."""
     monkeypatch.setenv("WELFARE_CREDENTIAL_KEY", KEY)
+    monkeypatch.setenv("WELFARE_DATA_KEY", DATA_KEY)
     app = create_app(Settings(database_url=database_url, refresh_interval_s=0), consume=False)
+    add_account(database_url, "city.kim", Role.CITY_ADMIN)
+    city = session_headers(database_url, "city.kim")
     with TestClient(app) as c:
         assert (
             c.put(
                 "/api/v1/registry/facilities/E",
                 json={"facility_id": "E", "name": "푸른마을사회복지관"},
+                headers=city,
             ).status_code
             == 200
         )
+        add_account(database_url, "lee.sw", Role.CENTER_MANAGER, facility_id="E")
+        c.headers.update(session_headers(database_url, "lee.sw"))
         yield c
 
 
@@ -104,7 +112,10 @@ def test_a_program_id_no_kiosk_message_could_carry_is_refused(
 def test_member_card_is_hashed_and_reads_are_audited(client: TestClient, database_url: str) -> None:
     """The card UID is stored only as its keyed hash; views and sensitive reads are audited."""
     client.put("/api/v1/registry/programs/E-MEAL", json=PROGRAM)
-    assert client.put("/api/v1/registry/members/E-M00001", json=MEMBER).status_code == 422
+    assert (
+        client.put("/api/v1/registry/members/E-M00001", json={**MEMBER, "gender": "X"}).status_code
+        == 422
+    )
     put = client.put("/api/v1/registry/members/E-M00001", json=MEMBER, headers=STAFF)
     assert put.json() == {"change": "inserted"}
     member = client.get("/api/v1/registry/members/E-M00001", headers=STAFF).json()
@@ -123,7 +134,8 @@ def test_member_card_is_hashed_and_reads_are_audited(client: TestClient, databas
     with psycopg.connect(database_url) as conn:
         stored = conn.execute("SELECT credential_hash FROM member_credentials").fetchall()
         audit = conn.execute(
-            "SELECT actor, action, subject, reason FROM audit_log ORDER BY audit_id"
+            "SELECT actor, action, subject, reason FROM audit_log"
+            " WHERE starts_with(subject, 'member:') ORDER BY audit_id"
         ).fetchall()
     assert stored == [(credential_hash("04A1B2C3", key=KEY.encode()),)]
     assert audit == [

@@ -1,0 +1,1 @@
+"""Accounts, passwords, the second factor, sign-in and service tokens (docs/security.md)."""

@@ -1,0 +1,108 @@
+"""Key rotation of the personal fields: re-encrypt every value with the current data key.
+
+1. Generate a new key (`welfare keys new`); set WELFARE_DATA_KEY to it and move the old one
+   to WELFARE_DATA_KEY_PREVIOUS; restart the service (it reads both).
+2. `welfare keys rotate`: every encrypted value not under the current key is decrypted with
+   the old one and encrypted with the new; the phone look-up hashes are recomputed.
+3. When it reports nothing left under old keys, remove the old key from the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingest_api.core.fieldcrypto import (
+    FieldCipher,
+    account_context,
+    contact_context,
+    member_context,
+    phone_tail,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    """How many values were re-encrypted, and how many were already current."""
+
+    rotated: int
+    current: int
+
+
+def _rotate_column(
+    conn: psycopg.Connection[Any],
+    cipher: FieldCipher,
+    *,
+    table: str,
+    key: str,
+    column: str,
+    context: Any,
+) -> tuple[int, int]:
+    """Re-encrypt one column's values that are not under the current key."""
+    rows = conn.execute(
+        sql.SQL("SELECT {key}, {col} FROM {table} WHERE {col} IS NOT NULL FOR UPDATE").format(
+            key=sql.Identifier(key), col=sql.Identifier(column), table=sql.Identifier(table)
+        )
+    ).fetchall()
+    rotated = 0
+    for ident, blob in rows:
+        if cipher.is_current(blob):
+            continue
+        where = context(ident)
+        fresh = cipher.encrypt(cipher.decrypt(blob, context=where), context=where)
+        conn.execute(
+            sql.SQL("UPDATE {table} SET {col} = %s WHERE {key} = %s").format(
+                table=sql.Identifier(table), col=sql.Identifier(column), key=sql.Identifier(key)
+            ),
+            (fresh, ident),
+        )
+        rotated += 1
+    return rotated, len(rows) - rotated
+
+
+def rotate(conn: psycopg.Connection[Any], *, cipher: FieldCipher) -> RotationResult:
+    """Re-encrypt everything under old keys and recompute the look-up hashes (one transaction)."""
+    rotated = current = 0
+    with conn.transaction():
+        for column in ("phone_enc", "birth_date_enc", "main_needs_enc"):
+            name = column.removesuffix("_enc")
+            r, c = _rotate_column(
+                conn,
+                cipher,
+                table="members",
+                key="member_ref",
+                column=column,
+                context=lambda ref, name=name: member_context(name, ref),
+            )
+            rotated, current = rotated + r, current + c
+        r, c = _rotate_column(
+            conn,
+            cipher,
+            table="community_contacts",
+            key="contact_code",
+            column="needs_enc",
+            context=contact_context,
+        )
+        rotated, current = rotated + r, current + c
+        r, c = _rotate_column(
+            conn,
+            cipher,
+            table="user_accounts",
+            key="username",
+            column="totp_secret",
+            context=account_context,
+        )
+        rotated, current = rotated + r, current + c
+        # The look-up hashes are keyed with the current key too.
+        for ref, blob in conn.execute(
+            "SELECT member_ref, phone_enc FROM members WHERE phone_enc IS NOT NULL"
+        ).fetchall():
+            tail = phone_tail(cipher.decrypt(blob, context=member_context("phone", ref)))
+            conn.execute(
+                "UPDATE members SET phone_tail_hash = %s WHERE member_ref = %s",
+                (cipher.lookup_hash(tail, purpose="phone_tail") if tail else None, ref),
+            )
+    return RotationResult(rotated, current)
