@@ -37,6 +37,8 @@ class EdgeSettings(BaseSettings):
     name_display: NameDisplay = NameDisplay.MASKED
     resend_after_s: float = Field(default=30.0, gt=0)
     health_interval_s: float = Field(default=60.0, gt=0)
+    # Until the center's configuration says otherwise: how often the roster held is reported.
+    sync_interval_s: float = Field(default=300.0, gt=0)
     mqtt: MqttSettings | None = None
     # Where the kiosk UI connects (edge_agent/link.py); None runs headless (reader + buzzer).
     link_socket: Path | None = Path("/run/welfare/edge-link.sock")

@@ -18,6 +18,7 @@ import aiosqlite
 from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
 from broker.vocabulary import Outcome
 from edge_agent.models import OutboxRow, OutboxStats
+from edge_agent.roster_store import RosterTables, migrate_roster_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -54,10 +55,6 @@ CREATE TABLE IF NOT EXISTS roster_credentials (
     credential_hash TEXT PRIMARY KEY,
     member_ref      TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS roster_programs (
-    program_id TEXT PRIMARY KEY,
-    body       TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -87,7 +84,7 @@ class EventOutbox(ABC):
         """Mark events confirmed by the center; returns how many were newly confirmed."""
 
 
-class EdgeStore(EventOutbox):
+class EdgeStore(RosterTables, EventOutbox):
     """The device's SQLite database; one writer at a time, every commit durable."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -104,6 +101,7 @@ class EdgeStore(EventOutbox):
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
+        await migrate_roster_tables(db)
         return cls(db)
 
     async def close(self) -> None:
@@ -121,33 +119,6 @@ class EdgeStore(EventOutbox):
         await self.close()
 
     # -- roster -------------------------------------------------------------------------
-
-    async def replace_roster(self, roster: Roster) -> None:
-        """Replace the whole roster atomically; inactive members stay so staff see why."""
-        async with self._write:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.execute("DELETE FROM roster_members")
-                await self._db.execute("DELETE FROM roster_credentials")
-                await self._db.execute("DELETE FROM roster_programs")
-                await self._db.executemany(
-                    "INSERT INTO roster_members (member_ref, body) VALUES (?, ?)",
-                    [(m.member_ref, m.model_dump_json()) for m in roster.members],
-                )
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO roster_credentials VALUES (?, ?)",
-                    [(h, m.member_ref) for m in roster.members for h in m.credential_hashes],
-                )
-                await self._db.executemany(
-                    "INSERT INTO roster_programs (program_id, body) VALUES (?, ?)",
-                    [(p.program_id, p.model_dump_json()) for p in roster.programs],
-                )
-                await self._set_meta("roster_version", roster.version)
-                await self._set_meta("roster_timezone", roster.timezone)
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
 
     async def member_by_credential(self, credential_hash: str) -> RosterMember | None:
         """Find the member holding a credential."""
@@ -169,7 +140,7 @@ class EdgeStore(EventOutbox):
 
     async def programs(self) -> list[ProgramSession]:
         """All programs this device serves."""
-        cur = await self._db.execute("SELECT body FROM roster_programs ORDER BY program_id")
+        cur = await self._db.execute("SELECT body FROM roster_schedule ORDER BY seq")
         return [ProgramSession.model_validate_json(r[0]) for r in await cur.fetchall()]
 
     async def roster_version(self) -> str | None:

@@ -13,8 +13,9 @@ from ingest_api.core.config import Settings
 from ingest_api.core.db import open_pool
 from ingest_api.figures.refresher import RollupRefresher
 from ingest_api.ingest.consumer import IngestConsumer
+from ingest_api.registry.sync import FleetSync
 from ingest_api.web import pages
-from ingest_api.web.api import figures, ops, registry
+from ingest_api.web.api import figures, fleet, ops, registry
 
 _LOG = logging.getLogger(__name__)
 
@@ -33,13 +34,22 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         )
         consumer = IngestConsumer(settings) if consume else None
         app.state.consumer = consumer
+        # Rosters and configurations for the kiosks (needs the master key to sign them).
+        fleet = FleetSync(settings) if consume and settings.credential_key else None
+        if consume and fleet is None:
+            _LOG.warning("fleet sync off: set WELFARE_CREDENTIAL_KEY to send kiosks rosters")
+        app.state.fleet = fleet
         if refresher is not None:
             refresher.start()
         if consumer is not None:
             consumer.start()
+        if fleet is not None:
+            fleet.start()
         try:
             yield
         finally:
+            if fleet is not None:
+                fleet.stop()
             if consumer is not None:
                 consumer.stop()
             if refresher is not None:
@@ -52,7 +62,8 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     )
     app.state.settings = settings
     app.state.consumer = None
+    app.state.fleet = None
     app.state.pool = None
-    for router in (ops.router, pages.router, registry.router, figures.router):
+    for router in (ops.router, pages.router, registry.router, figures.router, fleet.router):
         app.include_router(router)
     return app

@@ -14,7 +14,6 @@ from uuid import UUID
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -22,14 +21,22 @@ from broker.const import QOS_AT_LEAST_ONCE
 from broker.models import IngestAck
 from broker.topics import Channel, ingest_subscription, topic
 from ingest_api.core.config import Settings
+from ingest_api.core.mqtt import center_client
 from ingest_api.ingest.const import ACK_CHUNK, ROSTER_UNKNOWN, SESSION_EXPIRY_S, DeadLetterReason
-from ingest_api.ingest.validation import DeadLetter, ParsedAttendance, ParsedHealth, parse_message
+from ingest_api.ingest.validation import (
+    DeadLetter,
+    ParsedAttendance,
+    ParsedHealth,
+    ParsedSync,
+    parse_message,
+)
 from ingest_api.ingest.writes import (
     add_metrics,
     flag_unknown_rosters,
     insert_dead_letters,
     insert_events,
     upsert_health,
+    upsert_sync_reports,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -80,16 +87,7 @@ class IngestConsumer:
 
     def _make_client(self) -> mqtt.Client:
         """A v5 client with manual acknowledgement and a persistent session."""
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.settings.consumer_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        mqtt_settings = self.settings.mqtt
-        if mqtt_settings.password is not None:
-            client.username_pw_set(mqtt_settings.username, mqtt_settings.password_value())
-        client.reconnect_delay_set(1, 15)
+        client = center_client(self.settings, client_id=self.settings.consumer_id, manual_ack=True)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -144,6 +142,7 @@ class IngestConsumer:
             [
                 (ingest_subscription(Channel.ATTENDANCE, shared=shared), QOS_AT_LEAST_ONCE),
                 (ingest_subscription(Channel.HEALTH, shared=shared), QOS_AT_LEAST_ONCE),
+                (ingest_subscription(Channel.SYNC, shared=shared), QOS_AT_LEAST_ONCE),
             ]
         )
         self._connected.set()
@@ -239,6 +238,7 @@ class IngestConsumer:
         events = []
         letters: list[DeadLetter] = []
         health: list[ParsedHealth] = []
+        syncs: list[ParsedSync] = []
         committed: Committed = defaultdict(list)
         counts: Counter[str] = Counter()
         for item in batch:
@@ -248,6 +248,8 @@ class IngestConsumer:
                 counts[f"dead_letter.{parsed.reason}"] += 1
             elif isinstance(parsed, ParsedHealth):
                 health.append(parsed)
+            elif isinstance(parsed, ParsedSync):
+                syncs.append(parsed)
             else:
                 assert isinstance(parsed, ParsedAttendance)
                 events.extend(parsed.rows)
@@ -262,6 +264,7 @@ class IngestConsumer:
             new = insert_events(cur, rows=events)
             insert_dead_letters(cur, letters=letters, consumer=self.settings.consumer_id)
             upsert_health(cur, reports=health)
+            upsert_sync_reports(cur, reports=syncs)
             counts["messages"] += len(batch)
             counts["events.new"] += new
             counts["events.duplicate"] += len(events) - new

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from broker.const import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
-from broker.models import AttendanceBatch, DeviceHealth
+from broker.models import AttendanceBatch, DeviceHealth, SyncRequest
 from broker.topics import Channel, parse_topic
 from ingest_api.ingest.const import FUTURE_TOLERANCE, PAST_TOLERANCE, DeadLetterReason
 
@@ -60,7 +60,14 @@ class ParsedHealth:
     health: DeviceHealth
 
 
-Parsed = ParsedAttendance | ParsedHealth | DeadLetter
+@dataclass(frozen=True, slots=True)
+class ParsedSync:
+    """A valid report of the roster a device holds."""
+
+    request: SyncRequest
+
+
+Parsed = ParsedAttendance | ParsedHealth | ParsedSync | DeadLetter
 
 
 def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
@@ -101,10 +108,18 @@ def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parse
             batch = AttendanceBatch.model_validate(document)
         elif address.channel is Channel.HEALTH:
             health = DeviceHealth.model_validate(document)
+        elif address.channel is Channel.SYNC:
+            sync = SyncRequest.model_validate(document)
         else:
             return DeadLetter(topic, DeadLetterReason.BAD_TOPIC, "not an upstream channel", payload)
     except ValidationError as exc:
         return DeadLetter(topic, DeadLetterReason.INVALID, _short(exc), payload)
+    if address.channel is Channel.SYNC:
+        if (sync.facility_id, sync.device_id) != (address.facility_id, address.device_id):
+            return DeadLetter(
+                topic, DeadLetterReason.TOPIC_MISMATCH, "sync request of another device", payload
+            )
+        return ParsedSync(sync)
     if address.channel is Channel.HEALTH:
         if (health.facility_id, health.device_id) != (address.facility_id, address.device_id):
             return DeadLetter(

@@ -23,6 +23,7 @@ from broker.models import (
     DeviceHealth,
     IngestAck,
     Roster,
+    SyncRequest,
     mask_name,
 )
 from broker.topics import Channel, ingest_subscription, parse_topic, topic
@@ -35,7 +36,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "health": DeviceHealth,
     "ack": IngestAck,
     "roster": Roster,
+    "roster_delta": Roster,
     "config": DeviceConfig,
+    "sync": SyncRequest,
 }
 
 
@@ -223,4 +226,4 @@ def test_clock_skew_is_flagged_not_dropped() -> None:
         )
         assert isinstance(parsed, ParsedAttendance)
         assert parsed.rows[0].flags == [flag]
-    assert set(UPSTREAM_MODELS) == {"attendance", "health"}
+    assert set(UPSTREAM_MODELS) == {"attendance", "health", "sync"}

@@ -6,21 +6,25 @@ Every read of a member's personal data writes an audit row; sensitive fields nee
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from broker.vocabulary import EntityId
 from ingest_api.core.deps import ERROR_RESPONSES, ActorDep, ConnDep, KeyDep, SettingsDep
-from ingest_api.registry import store
+from ingest_api.registry import schedules, store
 from ingest_api.registry.audit import write_audit
 from ingest_api.registry.importer import import_file
 from ingest_api.registry.models import (
     ContactIn,
     CountingRule,
     Facility,
+    FacilityClosure,
     ImportResult,
     Member,
     MemberIn,
@@ -28,6 +32,8 @@ from ingest_api.registry.models import (
     NodeTarget,
     Program,
     ProgramWithTargets,
+    Schedule,
+    ScheduleIn,
     StatusChange,
     VisitorIn,
 )
@@ -88,6 +94,86 @@ def put_program(program_id: str, body: ProgramWithTargets, conn: ConnDep) -> dic
     except store.RegistryError as exc:
         raise HTTPException(400, str(exc)) from exc
     return {"change": change}
+
+
+@router.get("/programs/{program_id}/schedule", response_model=Schedule)
+def get_schedule(program_id: str, conn: ConnDep) -> Schedule:
+    """A program's weekly sessions and cancelled days."""
+    found = schedules.get_schedule(conn, program_id=program_id)
+    if found is None:
+        raise HTTPException(404, f"no program {program_id}")
+    return found
+
+
+@router.put("/programs/{program_id}/schedule", responses={422: {"description": "Overlaps"}})
+def put_schedule(
+    program_id: str, body: ScheduleIn, conn: ConnDep, actor: ActorDep
+) -> dict[str, str]:
+    """Replace a program's schedule; overlaps are refused with both sessions named (422).
+
+    The kiosks serving the program get the new sittings within a minute.
+    """
+    try:
+        changed = schedules.set_schedule(conn, program_id=program_id, schedule=body)
+    except LookupError as exc:
+        raise HTTPException(404, f"no program {program_id}") from exc
+    except schedules.ScheduleError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "sessions", index) if index is not None else ("body",),
+                    "msg": message,
+                    "type": "value_error",
+                    "input": None,
+                }
+                for index, message in exc.problems
+            ]
+        ) from exc
+    if changed:
+        write_audit(conn, actor=actor, action="change", subject=f"schedule:{program_id}")
+    return {"change": "updated" if changed else "unchanged"}
+
+
+class ClosureIn(BaseModel):
+    """Why the facility is closed that day (shown to staff)."""
+
+    reason: str = Field(default="", max_length=120)
+
+
+@router.get("/facilities/{facility_id}/closures", response_model=list[FacilityClosure])
+def get_closures(
+    facility_id: str, conn: ConnDep, start: date | None = None, end: date | None = None
+) -> list[FacilityClosure]:
+    """Days the whole facility is closed (holidays), optionally within [start, end]."""
+    return schedules.list_closures(conn, facility_id=facility_id, start=start, end=end)
+
+
+@router.put("/facilities/{facility_id}/closures/{on_date}")
+def put_closure(
+    facility_id: str, on_date: date, body: ClosureIn, conn: ConnDep, actor: ActorDep
+) -> dict[str, str]:
+    """Close the whole facility on a day: no program runs, kiosks say so."""
+    try:
+        changed = schedules.set_closure(
+            conn, facility_id=facility_id, on_date=on_date, reason=body.reason
+        )
+    except LookupError as exc:
+        raise HTTPException(404, f"no facility {facility_id}") from exc
+    if changed:
+        write_audit(conn, actor=actor, action="change", subject=f"closure:{facility_id}/{on_date}")
+    return {"change": "updated" if changed else "unchanged"}
+
+
+@router.delete("/facilities/{facility_id}/closures/{on_date}")
+def delete_closure(
+    facility_id: str, on_date: date, conn: ConnDep, actor: ActorDep
+) -> dict[str, bool]:
+    """Open the facility again on a day."""
+    removed = schedules.delete_closure(conn, facility_id=facility_id, on_date=on_date)
+    if not removed:
+        raise HTTPException(404, f"facility {facility_id} is not closed on {on_date}")
+    write_audit(conn, actor=actor, action="change", subject=f"closure:{facility_id}/{on_date}")
+    return {"removed": True}
 
 
 @router.put("/targets")
@@ -186,7 +272,7 @@ def post_contact(
 
 @router.post("/import/{kind}", response_model=ImportResult)
 async def post_import(
-    kind: Literal["members", "programs"],
+    kind: Literal["members", "programs", "schedule", "closures"],
     request: Request,
     conn: ConnDep,
     actor: ActorDep,
