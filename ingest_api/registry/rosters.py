@@ -123,9 +123,9 @@ def build_roster(
         ),
     )
     digest = roster_hash(roster)
-    return roster.model_copy(
-        update={"version": f"{issued_at:%Y%m%d%H%M%S}-{digest[:12]}", "content_hash": digest}
-    )
+    # Unique per build (a resync rebuilds the same content under a new name the kiosk applies).
+    stamp = f"{issued_at:%Y%m%d%H%M%S}{issued_at.microsecond // 1000:03d}"
+    return roster.model_copy(update={"version": f"{stamp}-{digest[:12]}", "content_hash": digest})
 
 
 # -- versions the center issued ------------------------------------------------------------

@@ -144,6 +144,8 @@ def fleet(database_url: str, broker_factory: BrokerFactory, tmp_path: Path) -> I
         fleet_push_ttl_s=2,
     )
     with TestClient(create_app(settings)) as client:
+        consumer = client.app.state.consumer  # type: ignore[attr-defined]
+        assert consumer.wait_connected(20), "the center's consumer did not subscribe"
         yield Fleet(database_url, broker, client, tmp_path)
 
 
