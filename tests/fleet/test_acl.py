@@ -44,7 +44,7 @@ class Client:
         context = ssl.create_default_context(cafile=str(ca or broker.tls.ca_file))
         self.client.tls_set_context(context)
         self.client.on_connect = self._on_connect
-        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, bytes(m.payload)))
         self.client.on_subscribe = lambda _c, _u, _mid, codes, _p: self.subacks.append(codes)
         self.client.on_publish = self._on_publish
         self.client.connect(broker.bind, broker.tls_port)
