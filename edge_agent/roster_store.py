@@ -77,6 +77,7 @@ class RosterTables:
     """Roster methods of the device store (mixed into `EdgeStore`, same connection and lock)."""
 
     _db: aiosqlite.Connection
+    _reader: aiosqlite.Connection
     _write: asyncio.Lock
 
     async def _set_meta(self, key: str, value: str) -> None:
@@ -84,6 +85,10 @@ class RosterTables:
         raise NotImplementedError
 
     async def _get_meta(self, key: str) -> str | None:
+        """Provided by the store."""
+        raise NotImplementedError
+
+    async def _read_meta(self, key: str) -> str | None:
         """Provided by the store."""
         raise NotImplementedError
 
@@ -204,11 +209,11 @@ class RosterTables:
 
     async def roster_hash(self) -> str | None:
         """Content hash of the roster in force, if any."""
-        return await self._get_meta("roster_hash")
+        return await self._read_meta("roster_hash")
 
     async def roster_updates(self) -> int:
         """How many updates from the center this device has applied."""
-        return int(await self._get_meta("roster_updates") or 0)
+        return int(await self._read_meta("roster_updates") or 0)
 
     async def schedule(self, day: date) -> tuple[list[ProgramSession], list[Sitting] | None]:
         """The weekly programs, and the day's sittings when the roster covers `day` (else None).
@@ -216,12 +221,12 @@ class RosterTables:
         A day after the roster's last sitting day (a kiosk offline for over a week) has no
         sittings: the kiosk decides by the weekly pattern, as before sittings existed.
         """
-        cur = await self._db.execute("SELECT body FROM roster_schedule ORDER BY seq")
+        cur = await self._reader.execute("SELECT body FROM roster_schedule ORDER BY seq")
         programs = [ProgramSession.model_validate_json(r[0]) for r in await cur.fetchall()]
-        until = await self._get_meta("sittings_until")
+        until = await self._read_meta("sittings_until")
         if until is None or day > date.fromisoformat(until):
             return programs, None
-        cur = await self._db.execute(
+        cur = await self._reader.execute(
             "SELECT body FROM roster_sittings WHERE on_date = ?", (day.isoformat(),)
         )
         return programs, [Sitting.model_validate_json(r[0]) for r in await cur.fetchall()]
@@ -230,7 +235,7 @@ class RosterTables:
 
     async def credential_keys(self) -> dict[str, str]:
         """Keys the center sent (key id -> key text), oldest first."""
-        cur = await self._db.execute(
+        cur = await self._reader.execute(
             "SELECT key_id, key_text FROM credential_keys ORDER BY added_at"
         )
         return {str(r[0]): str(r[1]) for r in await cur.fetchall()}

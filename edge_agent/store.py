@@ -87,9 +87,14 @@ class EventOutbox(ABC):
 class EdgeStore(RosterTables, EventOutbox):
     """The device's SQLite database; one writer at a time, every commit durable."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        """Wrap an open connection; use `EdgeStore.open`."""
+    def __init__(
+        self, db: aiosqlite.Connection, reader: aiosqlite.Connection | None = None
+    ) -> None:
+        """Wrap open connections; use `EdgeStore.open`."""
         self._db = db
+        # Roster reads (every tap) go through a connection of their own: they see the last
+        # committed roster, never one half-way through an update on the writer's connection.
+        self._reader = reader or db
         self._write = asyncio.Lock()
 
     @classmethod
@@ -102,10 +107,17 @@ class EdgeStore(RosterTables, EventOutbox):
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
         await migrate_roster_tables(db)
-        return cls(db)
+        if str(path) == ":memory:":
+            return cls(db)
+        reader = await aiosqlite.connect(str(path), isolation_level=None)
+        await reader.execute("PRAGMA busy_timeout=5000")
+        await reader.execute("PRAGMA query_only=ON")
+        return cls(db, reader)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        if self._reader is not self._db:
+            await self._reader.close()
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -122,7 +134,7 @@ class EdgeStore(RosterTables, EventOutbox):
 
     async def member_by_credential(self, credential_hash: str) -> RosterMember | None:
         """Find the member holding a credential."""
-        cur = await self._db.execute(
+        cur = await self._reader.execute(
             "SELECT m.body FROM roster_credentials c JOIN roster_members m USING (member_ref)"
             " WHERE c.credential_hash = ?",
             (credential_hash,),
@@ -132,7 +144,7 @@ class EdgeStore(RosterTables, EventOutbox):
 
     async def member(self, member_ref: str) -> RosterMember | None:
         """Find a member by reference."""
-        cur = await self._db.execute(
+        cur = await self._reader.execute(
             "SELECT body FROM roster_members WHERE member_ref = ?", (member_ref,)
         )
         row = await cur.fetchone()
@@ -140,12 +152,12 @@ class EdgeStore(RosterTables, EventOutbox):
 
     async def programs(self) -> list[ProgramSession]:
         """All programs this device serves."""
-        cur = await self._db.execute("SELECT body FROM roster_schedule ORDER BY seq")
+        cur = await self._reader.execute("SELECT body FROM roster_schedule ORDER BY seq")
         return [ProgramSession.model_validate_json(r[0]) for r in await cur.fetchall()]
 
     async def roster_version(self) -> str | None:
         """Version of the roster in force, if any."""
-        return await self._get_meta("roster_version")
+        return await self._read_meta("roster_version")
 
     async def save_config(self, config: DeviceConfig) -> None:
         """Keep the last configuration the center sent."""
@@ -154,7 +166,7 @@ class EdgeStore(RosterTables, EventOutbox):
 
     async def config(self) -> DeviceConfig | None:
         """The last configuration the center sent."""
-        raw = await self._get_meta("config")
+        raw = await self._read_meta("config")
         return DeviceConfig.model_validate_json(raw) if raw else None
 
     # -- decisions ----------------------------------------------------------------------
@@ -334,6 +346,12 @@ class EdgeStore(RosterTables, EventOutbox):
     async def _set_meta(self, key: str, value: str) -> None:
         """Set a meta value (caller holds the write lock)."""
         await self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    async def _read_meta(self, key: str) -> str | None:
+        """Read a committed meta value (outside any transaction)."""
+        cur = await self._reader.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        row = await cur.fetchone()
+        return str(row[0]) if row else None
 
     async def _get_meta(self, key: str) -> str | None:
         """Read a meta value."""

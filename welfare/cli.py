@@ -17,6 +17,7 @@ COMPONENT_CLIS = (
     "kiosk_app.cli",
     "hardware.cli",
     "welfare.demo",
+    "welfare.provision",
     "welfare.bench.cli",
 )
 

@@ -42,6 +42,18 @@ ALL_DAY = [
 ]
 
 
+MEAL = Program(
+    program_id="B-MEAL",
+    facility_id="B",
+    name="경로식당 점심",
+    function="service_provision",
+    business_area="지역사회보호",
+    unit_business="급식지원서비스",
+    fee_type="free",
+    kind="meal",
+)
+
+
 def noon_today() -> datetime:
     """Today at noon in Seoul: inside every all-day sitting the center sends for today."""
     return datetime.combine(datetime.now(SEOUL).date(), time(12, 0), SEOUL)
@@ -113,19 +125,7 @@ def fleet(database_url: str, broker_factory: BrokerFactory, tmp_path: Path) -> I
     broker = broker_factory([DeviceIdentity("B", "k1"), DeviceIdentity("B", "k2")])
     with psycopg.connect(database_url) as conn:
         store.upsert_facility(conn, facility=Facility(facility_id="B", name="한마음종합사회복지관"))
-        store.upsert_program(
-            conn,
-            program=Program(
-                program_id="B-MEAL",
-                facility_id="B",
-                name="경로식당 점심",
-                function="service_provision",
-                business_area="지역사회보호",
-                unit_business="급식지원서비스",
-                fee_type="free",
-                kind="meal",
-            ),
-        )
+        store.upsert_program(conn, program=MEAL)
         schedules.set_schedule(conn, program_id="B-MEAL", schedule=ScheduleIn(sessions=ALL_DAY))
         store.upsert_member(conn, member=member("B-M1", "04A1B2C3"), key=MASTER.encode())
         for device_id in ("k1", "k2"):

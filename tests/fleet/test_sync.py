@@ -187,6 +187,12 @@ async def test_rotating_a_facility_key_never_stops_a_card_from_working(fleet: Fl
         both = await kiosk.store.member("B-M1")
         assert both is not None
         assert len(both.credential_hashes) == 2
+
+        async def center_knows() -> bool:
+            view = fleet.client.get("/api/v1/fleet/facilities/B/keys").json()
+            return bool(view[-1]["devices_holding"])
+
+        await until(center_knows, within=30, what="k1's report of the new key")
         # k2 is registered but has never connected: retiring now would strand it.
         refused = fleet.client.post("/api/v1/fleet/facilities/B/keys/retire", headers=STAFF)
         assert refused.status_code == 409
