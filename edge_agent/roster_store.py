@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
@@ -182,8 +183,12 @@ class RosterTables:
         await self._set_meta("roster_identity", f"{roster.facility_id}/{roster.device_id}")
         if roster.sittings_until is None:
             await self._del_meta("sittings_until")
+            await self._del_meta("sittings_from")
         else:
             await self._set_meta("sittings_until", roster.sittings_until.isoformat())
+            # The center lists sittings from the day it built the roster (its local date).
+            built = roster.issued_at.astimezone(ZoneInfo(roster.timezone)).date()
+            await self._set_meta("sittings_from", min(built, roster.sittings_until).isoformat())
 
     async def _content_hash(self) -> str:
         """The content hash of the rows as they stand (inside the caller's transaction)."""
@@ -218,14 +223,17 @@ class RosterTables:
     async def schedule(self, day: date) -> tuple[list[ProgramSession], list[Sitting] | None]:
         """The weekly programs, and the day's sittings when the roster covers `day` (else None).
 
-        A day after the roster's last sitting day (a kiosk offline for over a week) has no
-        sittings: the kiosk decides by the weekly pattern, as before sittings existed.
+        A day outside the days the roster's sittings cover (after the last one: a kiosk offline
+        for over a week) has no sittings: the kiosk decides by the weekly pattern.
         """
         cur = await self._reader.execute("SELECT body FROM roster_schedule ORDER BY seq")
         programs = [ProgramSession.model_validate_json(r[0]) for r in await cur.fetchall()]
         until = await self._read_meta("sittings_until")
+        since = await self._read_meta("sittings_from")
         if until is None or day > date.fromisoformat(until):
             return programs, None
+        if since is not None and day < date.fromisoformat(since):
+            return programs, None  # a clock behind the center's: the weekly pattern decides
         cur = await self._reader.execute(
             "SELECT body FROM roster_sittings WHERE on_date = ?", (day.isoformat(),)
         )

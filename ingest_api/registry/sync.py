@@ -254,6 +254,13 @@ class FleetSync:
         now: datetime,
     ) -> None:
         """Answer a device's report: one update to the latest, unless it holds it already."""
+        row = conn.execute(
+            "SELECT latest_version FROM device_roster_state WHERE facility_id = %s "
+            "AND device_id = %s",
+            (facility_id, device_id),
+        ).fetchone()
+        if row is not None and row[0] is not None and held == row[0] and not whole:
+            return  # in step (changes were rebuilt earlier in this cycle): nothing to build
         latest = self.sync_device(conn, facility_id=facility_id, device_id=device_id, now=now)
         if held == latest.version and not whole:
             return

@@ -71,32 +71,35 @@ async def test_a_delta_for_another_version_or_with_a_wrong_hash_changes_nothing(
         assert await store.member("B-M00077") is None
 
 
-async def test_sittings_decide_the_day_and_the_weekly_pattern_takes_over_after_them(
+async def test_sittings_decide_the_day_and_the_weekly_pattern_takes_over_outside_them(
     tmp_path: Path,
 ) -> None:
-    """A closed Friday refuses with no service; after the last sitting day, weekly rules."""
-    friday = date(2026, 11, 20)  # the test roster's lunch Friday
-    roster = make_roster()
-    roster = roster.model_copy(
+    """A closed Friday refuses; Thursday's own hours count; outside the window, weekly rules."""
+    friday = date(2026, 11, 20)  # the test roster's lunch Friday (weekly: Mon-Fri 11:30-13:00)
+    thursday = friday - timedelta(days=1)
+    roster = make_roster().model_copy(
         update={
+            # built on Thursday: sittings from Thursday to Saturday; Thursday's lunch moved
+            # to 12:00-12:30, Friday's cancelled.
+            "issued_at": datetime(2026, 11, 18, 15, 30, tzinfo=UTC),  # Thursday 00:30 Seoul
             "sittings": [
-                Sitting(
-                    program_id="MEAL",
-                    on=friday - timedelta(days=1),
-                    starts=time(11, 30),
-                    ends=time(13),
-                ),
+                Sitting(program_id="MEAL", on=thursday, starts=time(12), ends=time(12, 30)),
             ],
-            "sittings_until": friday + timedelta(days=2),
+            "sittings_until": friday + timedelta(days=1),
         }
     )
-    clock = FakeClock(datetime(2026, 11, 20, 3, 0, tzinfo=UTC))  # Friday 12:00 in Seoul
+    noon_friday = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    clock = FakeClock(noon_friday)
     async with EdgeAgent(edge_settings(tmp_path), clock=clock) as agent:
         await agent.load_roster(roster)
-        assert (await agent.tap(CARDS["meal"])).outcome is Outcome.NO_SERVICE  # closed today
-        clock.at -= timedelta(days=1)
+        assert (await agent.tap(CARDS["meal"])).outcome is Outcome.NO_SERVICE  # cancelled
+        clock.at = noon_friday - timedelta(days=1, minutes=15)  # Thursday 11:45
+        assert (await agent.tap(CARDS["meal"])).outcome is Outcome.NO_SERVICE  # not yet today
+        clock.at = noon_friday - timedelta(days=1) + timedelta(minutes=5)  # Thursday 12:05
         assert (await agent.tap(CARDS["meal"])).outcome is Outcome.ACCEPTED
-        clock.at += timedelta(days=8)  # the next Friday: beyond the sittings sent
+        clock.at = noon_friday - timedelta(days=2, minutes=15)  # Wednesday 11:45: before them
+        assert (await agent.tap(CARDS["meal"])).outcome is Outcome.ACCEPTED
+        clock.at = noon_friday + timedelta(days=7, minutes=-15)  # next Friday 11:45: after them
         assert (await agent.tap(CARDS["meal"])).outcome is Outcome.ACCEPTED
 
 
