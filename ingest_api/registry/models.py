@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from broker.vocabulary import (
     AgeBand,
@@ -226,6 +233,14 @@ class WeeklySession(_Model):
     ends: time
     place: str = Field(default="", max_length=80)
     capacity: int | None = Field(default=None, ge=1, description="Per sitting.")
+
+    @field_validator("starts", "ends")
+    @classmethod
+    def _local(cls, value: time) -> time:
+        """A time of day in the facility's local time, never with an offset of its own."""
+        if value.tzinfo is not None:
+            raise ValueError("a session time is the facility's local time: give no offset")
+        return value
 
     @model_validator(mode="after")
     def _possible(self) -> WeeklySession:
