@@ -35,21 +35,21 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         consumer = IngestConsumer(settings) if consume else None
         app.state.consumer = consumer
         # Rosters and configurations for the kiosks (needs the master key to sign them).
-        fleet = FleetSync(settings) if consume and settings.credential_key else None
-        if consume and fleet is None:
+        fleet_sync = FleetSync(settings) if consume and settings.credential_key else None
+        if consume and fleet_sync is None:
             _LOG.warning("fleet sync off: set WELFARE_CREDENTIAL_KEY to send kiosks rosters")
-        app.state.fleet = fleet
+        app.state.fleet = fleet_sync
         if refresher is not None:
             refresher.start()
         if consumer is not None:
             consumer.start()
-        if fleet is not None:
-            fleet.start()
+        if fleet_sync is not None:
+            fleet_sync.start()
         try:
             yield
         finally:
-            if fleet is not None:
-                fleet.stop()
+            if fleet_sync is not None:
+                fleet_sync.stop()
             if consumer is not None:
                 consumer.stop()
             if refresher is not None:
