@@ -1,14 +1,22 @@
-"""`welfare broker …`: broker configuration and example payloads."""
+"""`welfare broker …`: broker configuration, its TLS certificates and example payloads."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import socket
+import sys
 from pathlib import Path
 
-from broker.auth import INGEST_USER, DeviceIdentity, acl_text, new_password, password_line
+from broker.auth import DeviceIdentity
+from broker.brokerdir import Account, BrokerDir, own, write_file
 from broker.examples import examples
 from broker.mosquitto import render_config
+from broker.tls import TlsFiles, ensure_tls
+
+
+def _default_hosts() -> list[str]:
+    """Names a kiosk may use for this machine: its FQDN, localhost and the loopback address."""
+    return list(dict.fromkeys([socket.getfqdn(), "localhost", "127.0.0.1"]))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,37 +24,108 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     broker = sub.add_parser("broker", help="Mosquitto configuration and the wire contract")
     cmds = broker.add_subparsers(dest="broker_command", required=True)
     config = cmds.add_parser(
-        "config", help="write mosquitto.conf, passwd and acl for a set of devices"
+        "config",
+        help="write mosquitto.conf, passwd, acl and TLS files for a set of devices",
+        description="Idempotent: accounts that exist keep their passwords; only new ones are "
+        "generated and printed (once). Files get the owner and mode the broker's account needs.",
     )
-    config.add_argument("--out", type=Path, required=True, help="directory to write into")
+    config.add_argument("--out", type=Path, required=True, help="configuration directory")
+    config.add_argument(
+        "--data-dir",
+        type=Path,
+        help="persistence, log and pid file, owned by --user (default OUT/data)",
+    )
     config.add_argument(
         "--device", action="append", default=[], metavar="FACILITY/DEVICE", help="repeatable"
     )
-    config.add_argument("--port", type=int, default=1883)
-    config.add_argument("--bind", default="0.0.0.0")  # noqa: S104 - a center's broker serves its LAN
+    config.add_argument(
+        "--port", type=int, default=1883, help="plain listener (0: none), for local services"
+    )
+    config.add_argument(
+        "--bind",
+        default=None,
+        help="address of the plain listener (default 127.0.0.1 with TLS, 0.0.0.0 without)",
+    )
+    config.add_argument("--tls-port", type=int, default=8883, help="the kiosks' TLS listener")
+    config.add_argument("--tls-bind", default="0.0.0.0")  # noqa: S104 - kiosks on the LAN
+    config.add_argument(
+        "--tls-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="name or address kiosks connect to (repeatable; default: this host's FQDN, "
+        "localhost, 127.0.0.1)",
+    )
+    config.add_argument("--no-tls", action="store_true", help="plain MQTT only (not advised)")
     config.add_argument("--user", default="mosquitto", help="account the broker runs as")
     config.set_defaults(handler=_config)
+    tls = cmds.add_parser("tls", help="make the broker's CA and server certificate")
+    tls.add_argument("--out", type=Path, required=True, help="directory (e.g. OUT/tls)")
+    tls.add_argument("--host", action="append", default=[], metavar="NAME", help="repeatable")
+    tls.add_argument("--user", default="mosquitto", help="account that reads server.key")
+    tls.set_defaults(handler=_tls)
     example = cmds.add_parser("example", help="print an example payload of every message")
     example.set_defaults(handler=_example)
 
 
-def _config(args: argparse.Namespace) -> int:
-    """Write a broker configuration; passwords are printed once and never stored in clear."""
-    devices = []
-    for spec in args.device:
-        facility, _, device = spec.partition("/")
-        devices.append(DeviceIdentity(facility, device))
-    args.out.mkdir(parents=True, exist_ok=True)
-    passwords = {u: new_password() for u in [INGEST_USER, *(d.username for d in devices)]}
-    passwd = args.out / "passwd"
-    passwd.write_text("\n".join(password_line(u, p) for u, p in passwords.items()) + "\n")
-    os.chmod(passwd, 0o600)
-    (args.out / "acl").write_text(acl_text(devices))
-    (args.out / "mosquitto.conf").write_text(
-        render_config(port=args.port, bind=args.bind, data_dir=args.out, user=args.user)
+def make_tls(directory: Path, *, hosts: list[str], account: Account) -> TlsFiles:
+    """CA and server certificate in `directory`: server.key for the broker, ca.key root's."""
+    files = ensure_tls(directory, hosts=hosts)
+    own(directory, account, mode=0o755)
+    own(files.key_file, account, mode=0o600)
+    own(directory / "ca.key", Account("root", 0, 0), mode=0o600)
+    return files
+
+
+def _tls(args: argparse.Namespace) -> int:
+    """`welfare broker tls`: print where the files are and what each is for."""
+    files = make_tls(
+        args.out, hosts=args.host or _default_hosts(), account=Account.named(args.user)
     )
-    for user, password in passwords.items():
+    print(f"CA certificate (copy to every kiosk): {files.ca_file}")
+    print(f"server certificate and key (the broker): {files.cert_file}, {files.key_file}")
+    print(f"CA key (keep offline; only for new server certificates): {args.out / 'ca.key'}")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    """Write a broker configuration; new passwords are printed once and never stored in clear."""
+    try:
+        devices = [DeviceIdentity.parse(spec) for spec in args.device]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    account = Account.named(args.user)
+    if account.uid is None:
+        print(f"error: no account {args.user!r} on this machine (--user)", file=sys.stderr)
+        return 2
+    out: Path = args.out.resolve()
+    data_dir: Path = (args.data_dir or out / "data").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # The broker writes its persistence file, log and pid file here as its own account.
+    own(data_dir, account, mode=0o700)
+    tls = None
+    if not args.no_tls:
+        tls = make_tls(out / "tls", hosts=args.tls_host or _default_hosts(), account=account)
+    bind = args.bind or ("0.0.0.0" if args.no_tls else "127.0.0.1")  # noqa: S104
+    text = render_config(
+        port=args.port or None,
+        bind=bind,
+        data_dir=data_dir,
+        auth_dir=out,
+        user=args.user,
+        tls=tls,
+        tls_port=args.tls_port,
+        tls_bind=args.tls_bind,
+    )
+    # Read by root before the broker drops to its account: not secret, root's.
+    write_file(out / "mosquitto.conf", text, mode=0o644, owner=None)
+    created = BrokerDir.open(out).ensure_users(devices)
+    for user, password in created.items():
         print(f"{user}\t{password}")
+    if not created:
+        print("no new accounts: existing passwords kept", file=sys.stderr)
     return 0
 
 

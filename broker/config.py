@@ -1,18 +1,21 @@
 """Settings both sides share: the MQTT connection, and the rules every secret must pass.
 
 A kiosk and the center read the same names from the environment for the same thing:
-`WELFARE_CREDENTIAL_KEY` is the card-hash key on both, `WELFARE_MQTT__HOST` (and `__PORT`,
-`__USERNAME`, `__PASSWORD`, `__KEEPALIVE`) the broker on both. Each process has one settings
+`WELFARE_CREDENTIAL_KEY` is the card-hash key on both (at the center the master from which each
+facility's key is derived, broker/keys.py), `WELFARE_MQTT__HOST` (and `__PORT`, `__USERNAME`,
+`__PASSWORD`, `__KEEPALIVE`, `__TLS`, `__CA_FILE`) the broker on both. Each process has one settings
 class (edge_agent/config.py, ingest_api/core/config.py) built from these parts.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
+from pathlib import Path
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from broker.const import MIN_KEY_BYTES
 
@@ -95,7 +98,30 @@ class MqttSettings(BaseModel):
     username: str | None = None
     password: Password | None = None
     keepalive: int = Field(default=30, ge=5, le=3600)
+    # TLS (docs/provisioning.md): on with `tls`, or with `ca_file`, the CA that signed the
+    # broker's certificate (`welfare broker tls` makes both); the broker's name is verified.
+    tls: bool = False
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_with_ca(self) -> MqttSettings:
+        """A CA file means TLS; it must exist, so a typo fails at start, not at connect."""
+        if self.ca_file is not None:
+            if not self.ca_file.is_file():
+                raise ValueError(f"ca_file {self.ca_file} does not exist")
+            object.__setattr__(self, "tls", True)
+        return self
 
     def password_value(self) -> str | None:
         """The password in clear, for the client library."""
         return self.password.get_secret_value() if self.password else None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the connection (None without TLS): TLS 1.2+, the name verified."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ca_file) if self.ca_file is not None else None
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context

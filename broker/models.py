@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,8 +22,15 @@ from broker.vocabulary import (
     NameDisplay,
     Outcome,
     ProgramKind,
+    SyncReason,
     VisitorCode,
 )
+
+# Lowercase hex SHA-256 / HMAC-SHA256 (content hashes, signatures) and short key ids.
+HEX64 = r"^[0-9a-f]{64}$"
+KEY_ID = r"^[0-9a-f]{16}$"
+Signatures = list[Annotated[str, Field(pattern=HEX64)]]
+KeyIds = list[Annotated[str, Field(pattern=KEY_ID)]]
 
 
 class _Message(BaseModel):
@@ -189,7 +196,10 @@ class IngestAck(_Message):
 
 
 class ProgramSession(_Message):
-    """A program a kiosk serves, with its weekly schedule in facility local time."""
+    """A program a kiosk serves with one weekly time window, in facility local time.
+
+    A program held at different times on different days appears once per time window.
+    """
 
     program_id: EntityId
     name: str = Field(min_length=1, max_length=80)
@@ -216,6 +226,24 @@ class ProgramSession(_Message):
         return self
 
 
+class Sitting(_Message):
+    """One dated session of a program (closures already applied by the center), local time."""
+
+    program_id: EntityId
+    on: date
+    starts: time
+    ends: time
+    place: str | None = Field(default=None, max_length=80)
+    capacity: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Sitting:
+        """A sitting ends after it starts."""
+        if self.ends <= self.starts:
+            raise ValueError("ends must be after starts")
+        return self
+
+
 class RosterMember(_Message):
     """Who may check in here: pseudonymous ref, names for display, hashed credentials."""
 
@@ -227,7 +255,14 @@ class RosterMember(_Message):
 
 
 class Roster(_Message):
-    """Payload on .../roster (retained): the whole roster of one device, replacing the last."""
+    """Payload on .../roster: a device's whole roster, or a delta from a version it holds.
+
+    A whole roster (`base_version` unset) replaces the last. A delta names the version it
+    applies to; its `members` are the members added or changed, `removed` the members gone;
+    `programs` and `sittings` are always whole. `content_hash` is the hash of the roster the
+    device holds after applying it (broker/roster.py), `signatures` HMACs under the facility's
+    credential keys: a device applies an update only if both check, else keeps the last good.
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     facility_id: EntityId
@@ -237,6 +272,40 @@ class Roster(_Message):
     timezone: str = DEFAULT_TIMEZONE
     programs: list[ProgramSession]
     members: list[RosterMember]
+    base_version: str | None = Field(default=None, min_length=1, max_length=64)
+    removed: list[MemberRef] | None = None
+    # The sittings of today and the coming week; a day after `sittings_until` falls back to
+    # the weekly pattern of `programs` (a kiosk offline for longer never stops deciding).
+    sittings: list[Sitting] | None = None
+    sittings_until: date | None = None
+    content_hash: str | None = Field(default=None, pattern=HEX64)
+    signatures: Signatures | None = Field(default=None, max_length=4)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Roster:
+        """Removals only in a delta; sittings with the last day they cover."""
+        if self.removed is not None and self.base_version is None:
+            raise ValueError("removed is only allowed in a delta (with base_version)")
+        if (self.sittings is None) != (self.sittings_until is None):
+            raise ValueError("sittings and sittings_until go together")
+        until = self.sittings_until
+        if self.sittings and until is not None and any(s.on > until for s in self.sittings):
+            raise ValueError("a sitting lies after sittings_until")
+        return self
+
+    @property
+    def is_delta(self) -> bool:
+        """Whether this update applies to a version the device holds."""
+        return self.base_version is not None
+
+
+class WrappedKey(_Message):
+    """A facility credential key, encrypted (AES-GCM) under another key the device holds."""
+
+    key_id: str = Field(pattern=KEY_ID)
+    wrapped_with: str = Field(pattern=KEY_ID)
+    nonce: str = Field(min_length=16, max_length=24, description="Base64, 12 bytes.")
+    ciphertext: str = Field(min_length=16, max_length=200, description="Base64.")
 
 
 class DeviceConfig(_Message):
@@ -250,6 +319,28 @@ class DeviceConfig(_Message):
     health_interval_s: float = Field(default=60, ge=5, le=3600)
     resend_after_s: float = Field(default=30, ge=1, le=3600)
     issued_at: AwareDatetime
+    # Set by the center's fleet sync: the facility's credential keys in use (ids), the newest
+    # wrapped under an older one during a rotation, and HMACs under those keys.
+    version: str | None = Field(default=None, max_length=64)
+    sync_interval_s: float = Field(default=300, ge=10, le=86_400)
+    key_ids: KeyIds | None = Field(default=None, max_length=4)
+    wrapped_keys: list[WrappedKey] | None = Field(default=None, max_length=4)
+    signatures: Signatures | None = Field(default=None, max_length=4)
+
+
+class SyncRequest(_Message):
+    """Payload on .../sync: what a device holds; the center answers when it is behind."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    facility_id: EntityId
+    device_id: EntityId
+    sent_at: AwareDatetime
+    reason: SyncReason
+    roster_version: str | None = Field(default=None, max_length=64)
+    roster_hash: str | None = Field(default=None, pattern=HEX64)
+    config_version: str | None = Field(default=None, max_length=64)
+    key_ids: KeyIds = Field(default_factory=list, max_length=8)
+    detail: str | None = Field(default=None, max_length=200)
 
 
 DOWNSTREAM_MODELS: dict[str, type[_Message]] = {
@@ -261,6 +352,7 @@ UPSTREAM_MODELS: dict[str, type[_Message]] = {
     "attendance": AttendanceBatch,
     "health": DeviceHealth,
     "presence": DevicePresence,
+    "sync": SyncRequest,
 }
 
 

@@ -17,12 +17,13 @@ class Channel(StrEnum):
     ATTENDANCE = "attendance"  # device -> center, QoS 1
     HEALTH = "health"  # device -> center, QoS 1
     PRESENCE = "presence"  # device -> center, QoS 1, retained: online / offline (last will)
+    SYNC = "sync"  # device -> center, QoS 1: the roster version held; answered when behind
     ACK = "ack"  # center -> device, QoS 1: event ids whose rows are committed
-    ROSTER = "roster"  # center -> device, QoS 1, retained
+    ROSTER = "roster"  # center -> device, QoS 1: a whole roster or a delta (docs/contract.md)
     CONFIG = "config"  # center -> device, QoS 1, retained
 
 
-UPSTREAM = (Channel.ATTENDANCE, Channel.HEALTH, Channel.PRESENCE)
+UPSTREAM = (Channel.ATTENDANCE, Channel.HEALTH, Channel.PRESENCE, Channel.SYNC)
 DOWNSTREAM = (Channel.ACK, Channel.ROSTER, Channel.CONFIG)
 
 

@@ -56,6 +56,16 @@ class ProgramKind(StrEnum):
     CLASS = "class"  # one check-in per member per session
 
 
+class SyncReason(StrEnum):
+    """Why a kiosk reports the roster it holds on .../sync (answered when it is behind)."""
+
+    CONNECT = "connect"  # every (re)connection: a device back from a week offline asks here
+    PERIODIC = "periodic"  # every few minutes, so a request lost while the center was down heals
+    APPLIED = "applied"  # an update was applied: the center learns what the device holds
+    REFUSED = "refused"  # an update failed its hash or signature: send the whole roster
+    BEHIND = "behind"  # an update's base is not the version held: send a delta from it
+
+
 class NameDisplay(StrEnum):
     """How the kiosk shows a member's name on success."""
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from zoneinfo import ZoneInfo
 
 from broker.config import key_bytes
@@ -18,6 +18,7 @@ from broker.hashing import credential_hash
 from broker.ids import uuid7
 from broker.models import (
     AttendanceEvent,
+    DeviceConfig,
     DeviceHealth,
     ProgramSession,
     ReaderState,
@@ -28,11 +29,14 @@ from broker.models import (
 )
 from broker.vocabulary import Gender, Method, NameDisplay, Outcome, ProgramKind
 from edge_agent.config import EdgeSettings
-from edge_agent.decision import eligible_programs, is_active, programs_on_now
+from edge_agent.decision import eligible_programs, is_active, sessions_on_now
 from edge_agent.health import ClockEstimator, cpu_temperature, disk_space
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.models import ProgramChoice, TapResult
 from edge_agent.store import EdgeStore
+
+if TYPE_CHECKING:
+    from edge_agent.publisher import Publisher
 
 _LOG = logging.getLogger(__name__)
 
@@ -53,9 +57,13 @@ class EdgeAgent:
         self.settings = settings
         self.clock = clock
         self._key = key_bytes(settings.credential_key)
+        # Keys the center sent during a rotation (newest first), tried before the provisioned one.
+        self._received_keys: list[bytes] = []
+        self._config: DeviceConfig | None = None
         self._tz = ZoneInfo(settings.timezone)
         self._store: EdgeStore | None = None
         self._publisher_task: asyncio.Task[None] | None = None
+        self.publisher: Publisher | None = None  # with a broker: the MQTT side, its sync
         self._listeners: list[TapListener] = []
         self._readers: dict[str, ReaderState] = {}
         self._started = time.monotonic()
@@ -78,10 +86,13 @@ class EdgeAgent:
     async def __aenter__(self) -> Self:
         """Open the store and start the publisher when a broker is configured."""
         self._store = await EdgeStore.open(self.settings.database)
+        self._config = await self._store.config()
+        await self._load_keys()
         if self.settings.mqtt is not None:
             from edge_agent.publisher import Publisher  # paho is only needed with a broker
 
             publisher = Publisher(agent=self)
+            self.publisher = publisher
             self._publisher_task = asyncio.create_task(publisher.run(), name="publisher")
         return self
 
@@ -129,14 +140,58 @@ class EdgeAgent:
             )
         await self.store.replace_roster(roster)
 
+    async def apply_roster_update(self, update: Roster) -> None:
+        """Apply a roster update from the center (whole or delta, its hash checked by the store)."""
+        if (update.facility_id, update.device_id) != (
+            self.settings.facility_id,
+            self.settings.device_id,
+        ):
+            raise ValueError(f"roster is for {update.facility_id}/{update.device_id}")
+        await self.store.apply_roster(update)
+
+    async def apply_config(self, config: DeviceConfig) -> None:
+        """Keep and use the center's configuration of this kiosk (its keys are already stored)."""
+        await self.store.save_config(config)
+        self._config = config
+        await self._load_keys()
+
+    async def _load_keys(self) -> None:
+        """The received credential keys, newest first."""
+        received = await self.store.credential_keys()
+        self._received_keys = [k.encode() for k in reversed(received.values())]
+
+    async def credential_keys(self) -> list[bytes]:
+        """Every card-hash key this kiosk holds: received ones (newest first), then its own."""
+        return [*self._received_keys, self._key]
+
+    @property
+    def health_interval_s(self) -> float:
+        """Health period: the center's configuration, else the settings."""
+        return self._config.health_interval_s if self._config else self.settings.health_interval_s
+
+    @property
+    def resend_after_s(self) -> float:
+        """Resend an unconfirmed event after this long (the center's configuration first)."""
+        return self._config.resend_after_s if self._config else self.settings.resend_after_s
+
+    @property
+    def sync_interval_s(self) -> float:
+        """How often the kiosk reports its roster version unasked."""
+        return self._config.sync_interval_s if self._config else self.settings.sync_interval_s
+
     async def tap(self, credential: str, *, method: Method = Method.CARD) -> TapResult:
         """Decide on a card/NFC read locally and commit the event before answering."""
         with self.metrics.tap_seconds.time():
-            try:
-                hashed = credential_hash(credential, key=self._key)
-            except ValueError:
-                hashed = None
-            member = await self.store.member_by_credential(hashed) if hashed else None
+            member = None
+            # During a key rotation the roster carries hashes under the old and the new key.
+            for key in await self.credential_keys():
+                try:
+                    hashed = credential_hash(credential, key=key)
+                except ValueError:
+                    break
+                member = await self.store.member_by_credential(hashed)
+                if member is not None:
+                    break
             return await self._decide(member, method=method)
 
     async def identify(self, member_ref: str, *, method: Method) -> TapResult:
@@ -146,7 +201,9 @@ class EdgeAgent:
 
     async def _decide(self, member: RosterMember | None, *, method: Method) -> TapResult:
         """Apply the rules of a tap to an identified (or unknown) member."""
-        on_now = programs_on_now(await self.store.programs(), self.local_now())
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        on_now = sessions_on_now(programs, sittings, now)
         only = on_now[0] if len(on_now) == 1 else None
         if member is None:
             return await self._record_refusal(Outcome.UNKNOWN_CREDENTIAL, method, only, None)
@@ -270,8 +327,9 @@ class EdgeAgent:
         return result
 
     def _display(self, member: RosterMember) -> str:
-        """The member's name as this facility shows it."""
-        if self.settings.name_display is NameDisplay.FULL:
+        """The member's name as this facility shows it (the center's configuration first)."""
+        shown = self._config.name_display if self._config else self.settings.name_display
+        if shown is NameDisplay.FULL:
             return member.display_name
         return mask_name(member.display_name)
 

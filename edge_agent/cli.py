@@ -14,6 +14,7 @@ from edge_agent.config import EdgeSettings
 from edge_agent.link import LinkServer
 from edge_agent.metrics import serve_metrics
 from edge_agent.store import roster_from_json
+from edge_agent.systemd import service
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     """Run until interrupted: the hardware (settings.hardware), and the UI's link if configured."""
-    settings = EdgeSettings()  # from the environment
+    settings = EdgeSettings()  # the environment, and the TOML and secrets files it names
     async with EdgeAgent(settings) as agent, contextlib.AsyncExitStack() as stack:
         if args.roster:
             await agent.load_roster(roster_from_json(args.roster.read_bytes()))
@@ -53,6 +54,14 @@ async def _serve(args: argparse.Namespace) -> None:
             settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
             await stack.enter_async_context(LinkServer(agent, settings.link_socket))
             _LOG.info("kiosk link on %s", settings.link_socket)
+
+        async def alive() -> bool:
+            """The loop runs and the device database answers (the watchdog's check)."""
+            await agent.store.roster_version()
+            return True
+
+        ident = f"{settings.facility_id}/{settings.device_id}"
+        await stack.enter_async_context(service(alive, status=f"kiosk {ident} deciding"))
         if args.no_hardware:
             await asyncio.Event().wait()
         try:

@@ -1,6 +1,7 @@
 """Settings of one kiosk's edge agent: the one settings class of the `welfare edge` process.
 
-Environment: WELFARE_FACILITY_ID, WELFARE_DEVICE_ID, WELFARE_CREDENTIAL_KEY (the same name as
+Environment (or a TOML file and a secrets directory, see below): WELFARE_FACILITY_ID,
+WELFARE_DEVICE_ID, WELFARE_CREDENTIAL_KEY (the same name as
 at the center), WELFARE_DATABASE, WELFARE_MQTT__HOST/__PORT/__USERNAME/__PASSWORD/__KEEPALIVE
 (broker/config.py; no WELFARE_MQTT__* at all runs stand-alone), the drivers'
 WELFARE_HARDWARE__* (hardware/config.py), and WELFARE_FACILITY_NAME, WELFARE_TIMEZONE,
@@ -11,23 +12,58 @@ The kiosk UI is another process with its own settings (kiosk_app/settings.py, WE
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from broker.config import CredentialKey, MqttSettings, Timezone
 from broker.const import DEFAULT_TIMEZONE
 from broker.vocabulary import EntityId, NameDisplay
 from hardware.config import HardwareSettings
 
+# On a provisioned kiosk (docs/provisioning.md) the settings are a TOML file and the secrets
+# files in a directory (systemd's LoadCredential= puts them in $CREDENTIALS_DIRECTORY, readable
+# by the service alone); the environment still wins over both.
+CONFIG_FILE_ENV = "WELFARE_CONFIG_FILE"
+SECRETS_DIR_ENVS = ("CREDENTIALS_DIRECTORY", "WELFARE_SECRETS_DIR")
+
 
 class EdgeSettings(BaseSettings):
     """Everything one edge agent needs; the credential key is provisioned, never committed."""
 
     model_config = SettingsConfigDict(
-        env_prefix="WELFARE_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="WELFARE_",
+        env_nested_delimiter="__",
+        extra="ignore",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, the environment, then $WELFARE_CONFIG_FILE, then the secrets directory."""
+        config = os.environ.get(CONFIG_FILE_ENV)
+        secrets = next((os.environ[e] for e in SECRETS_DIR_ENVS if os.environ.get(e)), None)
+        files = _file_sources(
+            settings_cls,
+            file_secret_settings,
+            config_file=Path(config) if config else None,
+            secrets_dir=Path(secrets) if secrets else None,
+        )
+        return (init_settings, env_settings, *files)
 
     facility_id: EntityId
     device_id: EntityId
@@ -44,6 +80,8 @@ class EdgeSettings(BaseSettings):
     # `welfare edge run` serves Prometheus metrics here (localhost only); None: not served.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=9101, ge=1, le=65535)
+    # Until the center's configuration says otherwise: how often the roster held is reported.
+    sync_interval_s: float = Field(default=300.0, gt=0)
     mqtt: MqttSettings | None = None
     # Where the kiosk UI connects (edge_agent/link.py); None runs headless (reader + buzzer).
     link_socket: Path | None = Path("/run/welfare/edge-link.sock")
@@ -56,3 +94,57 @@ class EdgeSettings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
             return None
         return value
+
+
+def _file_sources(
+    settings_cls: type[BaseSettings],
+    file_secret_settings: PydanticBaseSettingsSource,
+    *,
+    config_file: Path | None,
+    secrets_dir: Path | None,
+) -> list[PydanticBaseSettingsSource]:
+    """The TOML settings file and the secrets directory (one file per secret), when given."""
+    sources: list[PydanticBaseSettingsSource] = []
+    if config_file is not None:
+        sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+    if secrets_dir is not None:
+        sources.append(
+            NestedSecretsSettingsSource(
+                file_secret_settings,
+                secrets_dir=secrets_dir,
+                secrets_dir_missing="error",
+                secrets_nested_delimiter="__",  # welfare_mqtt__password -> mqtt.password
+            )
+        )
+    return sources
+
+
+def load_bundle(
+    config_file: Path, secrets_dir: Path, *, ca_file: Path | None = None
+) -> EdgeSettings:
+    """The settings a kiosk gets from exactly these files (the environment ignored).
+
+    `ca_file` stands in for the CA path the TOML names on the kiosk, so a bundle is checked
+    where it was made, before it is copied to the device.
+    """
+
+    class Bundle(EdgeSettings):
+        """EdgeSettings from the bundle's files only."""
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            """Overrides, the TOML file, the secrets directory."""
+            files = _file_sources(
+                settings_cls, file_secret_settings, config_file=config_file, secrets_dir=secrets_dir
+            )
+            return (init_settings, *files)
+
+    overrides = {"mqtt": {"ca_file": ca_file}} if ca_file is not None else {}
+    return Bundle(**overrides)  # type: ignore[arg-type]

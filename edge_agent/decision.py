@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from broker.models import ProgramSession, RosterMember
+from broker.models import ProgramSession, RosterMember, Sitting
 from broker.vocabulary import MemberStatus
 
 
@@ -13,6 +13,36 @@ def programs_on_now(programs: list[ProgramSession], local_now: datetime) -> list
     weekday = local_now.isoweekday()
     clock = local_now.time().replace(tzinfo=None)
     return [p for p in programs if weekday in p.weekdays and p.starts <= clock < p.ends]
+
+
+def sessions_on_now(
+    programs: list[ProgramSession], sittings: list[Sitting] | None, local_now: datetime
+) -> list[ProgramSession]:
+    """Programs on at `local_now`: by the day's sittings when the roster has them, else weekly.
+
+    A sitting carries the day's own times and place (a class moved to another room for one
+    day, a cancelled lunch is absent); the program's name and kind come from `programs`.
+    """
+    if sittings is None:
+        return programs_on_now(programs, local_now)
+    clock = local_now.time().replace(tzinfo=None)
+    described = {p.program_id: p for p in programs}
+    on: dict[str, ProgramSession] = {}
+    for sitting in sittings:
+        program = described.get(sitting.program_id)
+        if program is None or sitting.program_id in on:
+            continue
+        if sitting.starts <= clock < sitting.ends:
+            on[sitting.program_id] = program.model_copy(
+                update={
+                    "weekdays": [local_now.isoweekday()],
+                    "starts": sitting.starts,
+                    "ends": sitting.ends,
+                    "place": sitting.place,
+                    "capacity": sitting.capacity,
+                }
+            )
+    return list(on.values())
 
 
 def is_active(member: RosterMember) -> bool:

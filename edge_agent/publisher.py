@@ -15,14 +15,7 @@ from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from broker.const import QOS_AT_LEAST_ONCE
-from broker.models import (
-    BatchHeader,
-    DeviceConfig,
-    DevicePresence,
-    IngestAck,
-    Roster,
-    encode_batch,
-)
+from broker.models import BatchHeader, DevicePresence, IngestAck, encode_batch
 from broker.topics import Channel, topic
 from edge_agent.const import (
     KEEP_CONFIRMED_DAYS,
@@ -33,6 +26,7 @@ from edge_agent.const import (
     SESSION_EXPIRY_S,
 )
 from edge_agent.models import OutboxRow
+from edge_agent.sync import RosterSync
 
 if TYPE_CHECKING:
     from edge_agent.agent import EdgeAgent
@@ -60,8 +54,9 @@ class Publisher:
             topic(self._facility, self._device, ch): ch
             for ch in (Channel.ACK, Channel.ROSTER, Channel.CONFIG)
         }
-        self._resend_after = settings.resend_after_s
-        self._health_interval = settings.health_interval_s
+        self._sync_topic = topic(self._facility, self._device, Channel.SYNC)
+        self._client_ref: mqtt.Client | None = None
+        self.sync = RosterSync(agent, self._send_sync)
         self._connected = asyncio.Event()
         self._health_now = asyncio.Event()
         self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=1000)
@@ -77,6 +72,8 @@ class Publisher:
         )
         if self._mqtt.username:
             client.username_pw_set(self._mqtt.username, self._mqtt.password_value())
+        if (context := self._mqtt.ssl_context()) is not None:
+            client.tls_set_context(context)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(0)
         # The last will: "offline", published by the broker only if the connection is lost
@@ -99,6 +96,7 @@ class Publisher:
         """Connect (retrying forever) and drain, receive and report until cancelled."""
         self._loop = asyncio.get_running_loop()
         client = self._client()
+        self._client_ref = client
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         client.connect_async(
@@ -114,6 +112,7 @@ class Publisher:
                 tg.create_task(self._drain(client))
                 tg.create_task(self._receive())
                 tg.create_task(self._report_health(client))
+                tg.create_task(self.sync.run(self._connected))
         finally:
             await self._say_goodbye(client)
             client.disconnect()
@@ -187,6 +186,9 @@ class Publisher:
             self._resend_pending = True
             self._agent.publisher_wake.set()
             self._health_now.set()  # a heartbeat at once: the center sees it back
+            # Every connection starts with what the device holds: a device back from a week
+            # offline gets one delta to the latest roster (docs/contract.md, roster sync).
+            self.sync.reconnected.set()
         else:
             self._agent.online_since = None
             self._connected.clear()
@@ -199,6 +201,11 @@ class Publisher:
             _LOG.warning("downstream queue full, dropped message on %s", topic_name)
 
     _resend_pending = False
+
+    def _send_sync(self, payload: str) -> None:
+        """Publish a SyncRequest (QoS 1); a disconnected client keeps it for the reconnect."""
+        if self._client_ref is not None:
+            self._client_ref.publish(self._sync_topic, payload, qos=QOS_AT_LEAST_ONCE)
 
     def payload(self, rows: list[OutboxRow]) -> str:
         """The AttendanceBatch document of stored events, sent now (events not re-validated)."""
@@ -217,14 +224,17 @@ class Publisher:
                 self._resend_pending = False
                 await store.resend_all()
             now = time.time()
-            resend_before = now - self._resend_after
+            resend_before = now - self._agent.resend_after_s
             in_flight = await store.in_flight(resend_before=resend_before)
             room = min(PUBLISH_BATCH, MAX_IN_FLIGHT - in_flight)
             rows = await store.due(limit=room, resend_before=resend_before) if room > 0 else []
             if not rows:
                 wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+                # arrives as the event fires (a tap just before SIGTERM), and the agent hangs.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=min(1.0, self._resend_after))
+                    async with asyncio.timeout(min(1.0, self._agent.resend_after_s)):
+                        await wake.wait()
                 continue
             payload = self.payload(rows)
             info = client.publish(self._topic, payload, qos=QOS_AT_LEAST_ONCE)
@@ -254,9 +264,9 @@ class Publisher:
                     await store.acknowledge(ack.committed, at=time.time())
                     self._agent.publisher_wake.set()
                 elif channel is Channel.ROSTER:
-                    await self._agent.load_roster(Roster.model_validate_json(payload))
+                    await self.sync.on_roster(payload)
                 elif channel is Channel.CONFIG:
-                    await store.save_config(DeviceConfig.model_validate_json(payload))
+                    await self.sync.on_config(payload)
             except (ValidationError, ValueError) as exc:
                 _LOG.warning("ignored invalid %s message: %s", channel, exc)
 
@@ -275,5 +285,8 @@ class Publisher:
             await self._agent.store.prune_confirmed(
                 before=time.time() - KEEP_CONFIRMED_DAYS * 86400
             )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # arrives as it times out, and the agent would then hang on SIGTERM.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._health_now.wait(), timeout=self._health_interval)
+                async with asyncio.timeout(self._agent.health_interval_s):
+                    await self._health_now.wait()

@@ -18,6 +18,7 @@ import aiosqlite
 from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
 from broker.vocabulary import Outcome
 from edge_agent.models import OutboxRow, OutboxStats
+from edge_agent.roster_store import RosterTables, migrate_roster_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -54,10 +55,6 @@ CREATE TABLE IF NOT EXISTS roster_credentials (
     credential_hash TEXT PRIMARY KEY,
     member_ref      TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS roster_programs (
-    program_id TEXT PRIMARY KEY,
-    body       TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -87,12 +84,17 @@ class EventOutbox(ABC):
         """Mark events confirmed by the center; returns how many were newly confirmed."""
 
 
-class EdgeStore(EventOutbox):
+class EdgeStore(RosterTables, EventOutbox):
     """The device's SQLite database; one writer at a time, every commit durable."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        """Wrap an open connection; use `EdgeStore.open`."""
+    def __init__(
+        self, db: aiosqlite.Connection, reader: aiosqlite.Connection | None = None
+    ) -> None:
+        """Wrap open connections; use `EdgeStore.open`."""
         self._db = db
+        # Roster reads (every tap) go through a connection of their own: they see the last
+        # committed roster, never one half-way through an update on the writer's connection.
+        self._reader = reader or db
         self._write = asyncio.Lock()
 
     @classmethod
@@ -104,10 +106,18 @@ class EdgeStore(EventOutbox):
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
-        return cls(db)
+        await migrate_roster_tables(db)
+        if str(path) == ":memory:":
+            return cls(db)
+        reader = await aiosqlite.connect(str(path), isolation_level=None)
+        await reader.execute("PRAGMA busy_timeout=5000")
+        await reader.execute("PRAGMA query_only=ON")
+        return cls(db, reader)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        if self._reader is not self._db:
+            await self._reader.close()
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -122,36 +132,9 @@ class EdgeStore(EventOutbox):
 
     # -- roster -------------------------------------------------------------------------
 
-    async def replace_roster(self, roster: Roster) -> None:
-        """Replace the whole roster atomically; inactive members stay so staff see why."""
-        async with self._write:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.execute("DELETE FROM roster_members")
-                await self._db.execute("DELETE FROM roster_credentials")
-                await self._db.execute("DELETE FROM roster_programs")
-                await self._db.executemany(
-                    "INSERT INTO roster_members (member_ref, body) VALUES (?, ?)",
-                    [(m.member_ref, m.model_dump_json()) for m in roster.members],
-                )
-                await self._db.executemany(
-                    "INSERT OR REPLACE INTO roster_credentials VALUES (?, ?)",
-                    [(h, m.member_ref) for m in roster.members for h in m.credential_hashes],
-                )
-                await self._db.executemany(
-                    "INSERT INTO roster_programs (program_id, body) VALUES (?, ?)",
-                    [(p.program_id, p.model_dump_json()) for p in roster.programs],
-                )
-                await self._set_meta("roster_version", roster.version)
-                await self._set_meta("roster_timezone", roster.timezone)
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
-
     async def member_by_credential(self, credential_hash: str) -> RosterMember | None:
         """Find the member holding a credential."""
-        cur = await self._db.execute(
+        cur = await self._reader.execute(
             "SELECT m.body FROM roster_credentials c JOIN roster_members m USING (member_ref)"
             " WHERE c.credential_hash = ?",
             (credential_hash,),
@@ -161,7 +144,7 @@ class EdgeStore(EventOutbox):
 
     async def member(self, member_ref: str) -> RosterMember | None:
         """Find a member by reference."""
-        cur = await self._db.execute(
+        cur = await self._reader.execute(
             "SELECT body FROM roster_members WHERE member_ref = ?", (member_ref,)
         )
         row = await cur.fetchone()
@@ -169,12 +152,12 @@ class EdgeStore(EventOutbox):
 
     async def programs(self) -> list[ProgramSession]:
         """All programs this device serves."""
-        cur = await self._db.execute("SELECT body FROM roster_programs ORDER BY program_id")
+        cur = await self._reader.execute("SELECT body FROM roster_schedule ORDER BY seq")
         return [ProgramSession.model_validate_json(r[0]) for r in await cur.fetchall()]
 
     async def roster_version(self) -> str | None:
         """Version of the roster in force, if any."""
-        return await self._get_meta("roster_version")
+        return await self._read_meta("roster_version")
 
     async def save_config(self, config: DeviceConfig) -> None:
         """Keep the last configuration the center sent."""
@@ -183,7 +166,7 @@ class EdgeStore(EventOutbox):
 
     async def config(self) -> DeviceConfig | None:
         """The last configuration the center sent."""
-        raw = await self._get_meta("config")
+        raw = await self._read_meta("config")
         return DeviceConfig.model_validate_json(raw) if raw else None
 
     # -- decisions ----------------------------------------------------------------------
@@ -363,6 +346,12 @@ class EdgeStore(EventOutbox):
     async def _set_meta(self, key: str, value: str) -> None:
         """Set a meta value (caller holds the write lock)."""
         await self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    async def _read_meta(self, key: str) -> str | None:
+        """Read a committed meta value (outside any transaction)."""
+        cur = await self._reader.execute("SELECT value FROM meta WHERE key = ?", (key,))
+        row = await cur.fetchone()
+        return str(row[0]) if row else None
 
     async def _get_meta(self, key: str) -> str | None:
         """Read a meta value."""

@@ -17,8 +17,9 @@ from ingest_api.core.maintenance import SecurityMaintenance
 from ingest_api.figures.refresher import RollupRefresher
 from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.ingest.consumer import IngestConsumer
+from ingest_api.registry.sync import FleetSync
 from ingest_api.web import fleet, guard, pages, signin
-from ingest_api.web.api import audit, figures, metrics, ops, registry
+from ingest_api.web.api import audit, figures, kiosks, metrics, ops, registry
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,7 +48,14 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
             if settings.security.maintenance_interval_s > 0
             else None
         )
-        background = [w for w in (maintenance, refresher, consumer, monitor) if w is not None]
+        # Rosters and configurations for the kiosks (needs the master key to sign them).
+        fleet_sync = FleetSync(settings) if consume and settings.credential_key else None
+        if consume and fleet_sync is None:
+            _LOG.warning("fleet sync off: set WELFARE_CREDENTIAL_KEY to send kiosks rosters")
+        app.state.fleet = fleet_sync
+        background = [
+            w for w in (maintenance, refresher, consumer, monitor, fleet_sync) if w is not None
+        ]
         for worker in background:
             worker.start()
         try:
@@ -63,6 +71,7 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     )
     app.state.settings = settings
     app.state.consumer = None
+    app.state.fleet = None
     app.state.pool = None
     for router in (
         ops.router,
@@ -72,6 +81,7 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         figures.router,
         audit.router,
         fleet.router,
+        kiosks.router,
         metrics.router,
     ):
         app.include_router(router)

@@ -21,6 +21,7 @@ from kivy.uix.screenmanager import NoTransition, Screen
 from broker.vocabulary import AGE_BANDS, Gender
 from edge_agent.link import LinkClient, LinkError, LinkStatus, ProgramCount
 from edge_agent.models import ProgramChoice, TapResult
+from edge_agent.systemd import notify, watchdog_period
 from kiosk_app import texts, theme
 from kiosk_app.fonts import register_korean_font
 from kiosk_app.pin import verify_pin
@@ -232,9 +233,15 @@ class KioskApp(App):  # type: ignore[misc]
             Window.bind(on_textinput=self._on_text, on_key_down=self._on_key)
         self._spawn(self.link.run())
         self.started = True
+        # Under systemd (firmware_config/welfare-kiosk.service): ready once the window is up;
+        # Kivy's frame clock pings the watchdog, so a frozen screen gets restarted.
+        notify("READY=1")
+        if (period := watchdog_period()) is not None:
+            Clock.schedule_interval(lambda _dt: notify("WATCHDOG=1"), period)
 
     def on_stop(self) -> None:
         """Stop talking to the agent; the agent carries on without a screen."""
+        notify("STOPPING=1")
         self.started = False  # link callbacks after this point find no widgets to update
         for task in list(self._tasks):
             task.cancel()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import secrets
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         """Run the app, with an in-process demo agent if asked."""
         if not args.demo:
             app = KioskApp(settings)
+            # systemd stops the kiosk with SIGTERM: close the window cleanly.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app.stop)
             await app.async_run(async_lib="asyncio")
             await app.link.close()
             return

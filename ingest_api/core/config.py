@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     # The figures' rollup is brought up to date in the background this often (0: never, for
     # tests that refresh explicitly); requests only ever read it.
     refresh_interval_s: float = Field(default=2.0, ge=0, le=3600)
+    # Fleet sync (ingest_api/registry/sync.py): how often registry changes and devices'
+    # reports are looked for, and how long a pushed roster update waits for an offline
+    # device (one that comes back later asks with the version it holds instead).
+    fleet_poll_s: float = Field(default=1.0, gt=0, le=60)
+    fleet_push_ttl_s: int = Field(default=60, ge=1, le=86_400)
     production: bool = False
     fleet: FleetSettings = Field(default_factory=FleetSettings)
 

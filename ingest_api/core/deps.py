@@ -260,5 +260,6 @@ MembersExporter = Annotated[Principal, Depends(require(Permission.MEMBERS_EXPORT
 RightsOfficer = Annotated[Principal, Depends(require(Permission.MEMBERS_RIGHTS))]
 FleetReader = Annotated[Principal, Depends(require(Permission.FLEET_READ))]
 FleetOperator = Annotated[Principal, Depends(require(Permission.FLEET_OPERATE))]
+KeysManager = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]
 AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
 UsersManager = Annotated[Principal, Depends(require(Permission.USERS_MANAGE))]

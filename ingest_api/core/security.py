@@ -62,7 +62,8 @@ class Permission(StrEnum):
     MEMBERS_EXPORT = "members.export"  # member lists and contact lists (downloads)
     MEMBERS_RIGHTS = "members.rights"  # a member's own export and erasure
     FLEET_READ = "fleet.read"  # kiosks' health, the ingest's counters
-    FLEET_OPERATE = "fleet.operate"  # acknowledge the fleet's alerts
+    FLEET_OPERATE = "fleet.operate"  # acknowledge the fleet's alerts, resync a kiosk
+    KEYS_MANAGE = "keys.manage"  # rotate and retire a facility's card-hash key
     AUDIT_READ = "audit.read"  # the audit log, its export, alerts, chain check
     USERS_MANAGE = "users.manage"  # accounts, roles, tokens
 
@@ -79,6 +80,7 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             P.REGISTRY_READ,
             P.REGISTRY_MANAGE,
             P.USERS_MANAGE,
+            P.KEYS_MANAGE,
         }
     ),
     Role.CENTER_MANAGER: frozenset(

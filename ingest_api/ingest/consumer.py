@@ -14,7 +14,6 @@ from uuid import UUID
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -22,6 +21,7 @@ from broker.const import QOS_AT_LEAST_ONCE
 from broker.models import IngestAck
 from broker.topics import UPSTREAM, Channel, ingest_subscription, topic
 from ingest_api.core.config import Settings
+from ingest_api.core.mqtt import center_client
 from ingest_api.fleet.store import Heartbeat, Presence, record_heartbeats, record_presence
 from ingest_api.ingest.const import ACK_CHUNK, ROSTER_UNKNOWN, SESSION_EXPIRY_S, DeadLetterReason
 from ingest_api.ingest.metrics import ConsumerMetrics
@@ -30,6 +30,7 @@ from ingest_api.ingest.validation import (
     ParsedAttendance,
     ParsedHealth,
     ParsedPresence,
+    ParsedSync,
     parse_message,
 )
 from ingest_api.ingest.writes import (
@@ -37,6 +38,7 @@ from ingest_api.ingest.writes import (
     flag_unknown_rosters,
     insert_dead_letters,
     insert_events,
+    upsert_sync_reports,
 )
 
 _LOG = logging.getLogger(__name__)
@@ -90,16 +92,7 @@ class IngestConsumer:
 
     def _make_client(self) -> mqtt.Client:
         """A v5 client with manual acknowledgement and a persistent session."""
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.settings.consumer_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        mqtt_settings = self.settings.mqtt
-        if mqtt_settings.password is not None:
-            client.username_pw_set(mqtt_settings.username, mqtt_settings.password_value())
-        client.reconnect_delay_set(1, 15)
+        client = center_client(self.settings, client_id=self.settings.consumer_id, manual_ack=True)
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -252,6 +245,7 @@ class IngestConsumer:
         letters: list[DeadLetter] = []
         beats: list[Heartbeat] = []
         presence: list[Presence] = []
+        syncs: list[ParsedSync] = []
         committed: Committed = defaultdict(list)
         counts: Counter[str] = Counter()
         for item in batch:
@@ -263,6 +257,8 @@ class IngestConsumer:
                 beats.append(Heartbeat(parsed.health, parsed.received_at))
             elif isinstance(parsed, ParsedPresence):
                 presence.append(Presence(parsed.presence, parsed.received_at))
+            elif isinstance(parsed, ParsedSync):
+                syncs.append(parsed)
             else:
                 assert isinstance(parsed, ParsedAttendance)
                 events.extend(parsed.rows)
@@ -278,6 +274,7 @@ class IngestConsumer:
             insert_dead_letters(cur, letters=letters, consumer=self.settings.consumer_id)
             record_heartbeats(cur, beats=beats)
             record_presence(cur, items=presence)
+            upsert_sync_reports(cur, reports=syncs)
             counts["messages"] += len(batch)
             counts["events.new"] += new
             counts["events.duplicate"] += len(events) - new

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from broker.const import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
-from broker.models import AttendanceBatch, DeviceHealth, DevicePresence
+from broker.models import AttendanceBatch, DeviceHealth, DevicePresence, SyncRequest
 from broker.topics import Channel, parse_topic
 from ingest_api.ingest.const import FUTURE_TOLERANCE, PAST_TOLERANCE, DeadLetterReason
 
@@ -69,7 +69,14 @@ class ParsedPresence:
     received_at: datetime
 
 
-Parsed = ParsedAttendance | ParsedHealth | ParsedPresence | DeadLetter
+@dataclass(frozen=True, slots=True)
+class ParsedSync:
+    """A valid report of the roster a device holds."""
+
+    request: SyncRequest
+
+
+Parsed = ParsedAttendance | ParsedHealth | ParsedPresence | ParsedSync | DeadLetter
 
 
 def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parsed:
@@ -112,6 +119,8 @@ def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parse
             health = DeviceHealth.model_validate(document)
         elif address.channel is Channel.PRESENCE:
             presence = DevicePresence.model_validate(document)
+        elif address.channel is Channel.SYNC:
+            sync = SyncRequest.model_validate(document)
         else:
             return DeadLetter(topic, DeadLetterReason.BAD_TOPIC, "not an upstream channel", payload)
     except ValidationError as exc:
@@ -120,6 +129,12 @@ def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parse
         return _attendance(
             topic, payload, batch, address.facility_id, address.device_id, received_at
         )
+    if address.channel is Channel.SYNC:
+        if (sync.facility_id, sync.device_id) != (address.facility_id, address.device_id):
+            return DeadLetter(
+                topic, DeadLetterReason.TOPIC_MISMATCH, "sync request of another device", payload
+            )
+        return ParsedSync(sync)
     about = health if address.channel is Channel.HEALTH else presence
     if (about.facility_id, about.device_id) != (address.facility_id, address.device_id):
         return DeadLetter(

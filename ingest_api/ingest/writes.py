@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import psycopg
 
 from ingest_api.ingest.const import ROSTER_UNKNOWN
-from ingest_api.ingest.validation import DeadLetter, EventRow
+from ingest_api.ingest.validation import DeadLetter, EventRow, ParsedSync
 
 _INSERT_EVENTS = """
 INSERT INTO attendance_events (
@@ -95,3 +95,34 @@ def flag_unknown_rosters(
             row.flags.append(ROSTER_UNKNOWN)
             flagged += 1
     return flagged
+
+
+def upsert_sync_reports(
+    cur: psycopg.Cursor[tuple[object, ...]], *, reports: Sequence[ParsedSync]
+) -> None:
+    """Keep each device's latest report (in arrival order: device clocks may jump)."""
+    if reports:
+        cur.executemany(
+            "INSERT INTO device_sync_reports (facility_id, device_id, roster_version, "
+            "roster_hash, config_version, key_ids, reason, detail, sent_at, received_at, "
+            "answered) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp(), false) "
+            "ON CONFLICT (facility_id, device_id) DO UPDATE SET "
+            "roster_version = EXCLUDED.roster_version, roster_hash = EXCLUDED.roster_hash, "
+            "config_version = EXCLUDED.config_version, key_ids = EXCLUDED.key_ids, "
+            "reason = EXCLUDED.reason, detail = EXCLUDED.detail, sent_at = EXCLUDED.sent_at, "
+            "received_at = EXCLUDED.received_at, answered = false",
+            [
+                (
+                    r.request.facility_id,
+                    r.request.device_id,
+                    r.request.roster_version,
+                    r.request.roster_hash,
+                    r.request.config_version,
+                    r.request.key_ids,
+                    r.request.reason.value,
+                    r.request.detail,
+                    r.request.sent_at,
+                )
+                for r in reports
+            ],
+        )

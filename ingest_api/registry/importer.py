@@ -17,10 +17,10 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 
-from broker.hashing import credential_hash, normalize_credential
+from broker.hashing import normalize_credential
 from ingest_api.core.audit import write_audit
 from ingest_api.core.fieldcrypto import FieldCipher
-from ingest_api.registry import store
+from ingest_api.registry import keys, schedule_import, store
 from ingest_api.registry.models import (
     Consent,
     ImportIssue,
@@ -30,7 +30,7 @@ from ingest_api.registry.models import (
     Targets,
 )
 
-Kind = Literal["members", "programs"]
+Kind = Literal["members", "programs", "schedule", "closures"]
 Progress = Callable[[int], None]
 
 # Accepted headers (English field name or the centers' Korean labels) -> field.
@@ -112,10 +112,15 @@ PROGRAM_HEADERS: dict[str, str] = {
     "목표연인원": "target_visits",
     "target_cases": "target_cases",
     "목표건수": "target_cases",
+    "kind": "kind",
+    "유형": "kind",
+    "구분": "kind",
 }
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "members": ("member_ref", "display_name"),
     "programs": ("program_id", "name", "function", "business_area", "unit_business", "fee_type"),
+    "schedule": schedule_import.REQUIRED_SCHEDULE,
+    "closures": schedule_import.REQUIRED_CLOSURES,
 }
 _TRUE = {"y", "yes", "true", "1", "o", "예", "유", "해당", "수급", "등록"}
 _FALSE = {"", "n", "no", "false", "0", "x", "아니오", "무", "비해당", "-"}
@@ -160,6 +165,15 @@ _FEE = {
     "감면": "reduced",
     "free": "free",
     "무료": "free",
+}
+_KIND = {
+    "meal": "meal",
+    "식사": "meal",
+    "급식": "meal",
+    "class": "class",
+    "수업": "class",
+    "교실": "class",
+    "프로그램": "class",
 }
 _DATE_FORMATS = ("%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d", "%Y%m%d", "%Y. %m. %d", "%Y.%m.%d.")
 
@@ -321,12 +335,38 @@ _PROGRAM_PARSERS: dict[str, Callable[[Any], Any]] = {
     "target_unique": _int,
     "target_visits": _int,
     "target_cases": _int,
+    "kind": lambda v: _choice(v, _KIND, "kind"),
+}
+_SCHEDULE_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "program_id": _text,
+    "weekday": schedule_import.parse_weekdays,
+    "starts": schedule_import.parse_time,
+    "ends": schedule_import.parse_time,
+    "place": _text,
+    "capacity": _int,
+}
+_CLOSURE_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "on_date": _date,
+    "program_id": _text,
+    "reason": _text,
+}
+_HEADERS: dict[Kind, dict[str, str]] = {
+    "members": MEMBER_HEADERS,
+    "programs": PROGRAM_HEADERS,
+    "schedule": schedule_import.SCHEDULE_HEADERS,
+    "closures": schedule_import.CLOSURE_HEADERS,
+}
+_PARSERS: dict[Kind, dict[str, Callable[[Any], Any]]] = {
+    "members": _MEMBER_PARSERS,
+    "programs": _PROGRAM_PARSERS,
+    "schedule": _SCHEDULE_PARSERS,
+    "closures": _CLOSURE_PARSERS,
 }
 
 
 def _map_headers(sheet: Sheet, kind: Kind, issues: list[ImportIssue]) -> dict[int, tuple[str, str]]:
     """Column index -> (field, header as written); unknown or missing headers are issues."""
-    table = MEMBER_HEADERS if kind == "members" else PROGRAM_HEADERS
+    table = _HEADERS[kind]
     mapping: dict[int, tuple[str, str]] = {}
     seen: dict[str, str] = {}
     for i, header in enumerate(sheet.headers):
@@ -374,7 +414,7 @@ def _parse_rows(
     progress: Progress | None,
 ) -> Iterator[_Row]:
     """Parse each row's cells, naming every bad cell."""
-    parsers = _MEMBER_PARSERS if kind == "members" else _PROGRAM_PARSERS
+    parsers = _PARSERS[kind]
     for offset, raw in enumerate(sheet.rows):
         number = offset + 2
         if progress:
@@ -579,10 +619,11 @@ def import_file(
     if issues:
         return result.model_copy(update={"issues": issues})
     rows = list(_parse_rows(sheet, kind, mapping, issues, progress))
-    key_field = "member_ref" if kind == "members" else "program_id"
+    # A schedule has several rows per program; closures check their own duplicates.
+    key_field = {"members": "member_ref", "programs": "program_id"}.get(kind, "")
     first_seen: dict[str, int] = {}
     for row in rows:
-        ident = row.values.get(key_field)
+        ident = row.values.get(key_field) if key_field else None
         if not ident:
             continue
         if ident in first_seen:
@@ -630,7 +671,7 @@ def import_file(
                     )
                 )
             models.append((row, member))
-    else:
+    elif kind == "programs":
         rules = {r[0] for r in conn.execute("SELECT rule_id FROM counting_rules")}
         for row in rows:
             built = _program_model(row, facility_id, rules, mapping, issues)
@@ -651,6 +692,8 @@ def import_file(
                     )
                 )
             models.append((row, built))
+    else:
+        models = _schedule_models(conn, kind, facility_id, rows, mapping, issues)
     if issues:
         issues.sort(key=lambda i: (i.row, i.cell or ""))
         return result.model_copy(update={"issues": issues})
@@ -661,6 +704,18 @@ def import_file(
                 try:
                     if kind == "members":
                         change = store.upsert_member(conn, member=model, key=key, cipher=cipher)
+                    elif kind == "schedule":
+                        change = schedule_import.apply_schedule(
+                            conn, program_id=model[0], sessions=model[1]
+                        )
+                    elif kind == "closures":
+                        change = schedule_import.apply_closure(
+                            conn,
+                            facility_id=facility_id,
+                            on_date=model[0],
+                            program_id=model[1],
+                            reason=model[2],
+                        )
                     else:
                         program, year, targets = model
                         change = store.upsert_program(
@@ -703,6 +758,34 @@ def import_file(
     return result.model_copy(update={"ok": True, **counts})
 
 
+def _schedule_models(
+    conn: psycopg.Connection[Any],
+    kind: Kind,
+    facility_id: str,
+    rows: list[_Row],
+    mapping: dict[int, tuple[str, str]],
+    issues: list[ImportIssue],
+) -> list[tuple[_Row, Any]]:
+    """What a schedule (per program) or closures (per row) file would write."""
+    numbered = {row.number: row for row in rows}
+    parsed = [(row.number, row.values) for row in rows]
+
+    def cell_of(field_name: str, number: int) -> tuple[str, str]:
+        """Header and cell of a field in a row."""
+        return _cell_of(mapping, field_name, number)
+
+    if kind == "schedule":
+        programs = schedule_import.schedule_models(
+            conn, facility_id=facility_id, rows=parsed, cell_of=cell_of, issues=issues
+        )
+        return [(numbered[s[0].row], (pid, s)) for pid, s in programs.items()]
+    closures = schedule_import.closure_models(
+        conn, facility_id=facility_id, rows=parsed, cell_of=cell_of, issues=issues
+    )
+    by_day = {(r.values.get("on_date"), r.values.get("program_id") or None): r for r in rows}
+    return [(by_day[(day, pid)], (day, pid, reason)) for day, pid, reason in closures]
+
+
 class _Abort(Exception):
     """Rolls the import transaction back after a row failed to write."""
 
@@ -718,9 +801,12 @@ def _check_credentials(
     issues: list[ImportIssue],
 ) -> None:
     """A card or NFC identifier may belong to one member only (in the file and the registry)."""
+    current = keys.in_use(conn, facility_id=member.facility_id)[:1]
     for field_name, uids in (("card_uids", member.card_uids), ("nfc_uids", member.nfc_uids)):
         for uid in uids:
-            digest = credential_hash(uid, key=key)
+            (digest,) = keys.hashes_of(
+                key, facility_id=member.facility_id, versions=current, uid=uid
+            ).values()
             header, cell = _cell_of(mapping, field_name, row.number)
             if digest in owners and owners[digest][0] != member.member_ref:
                 issues.append(

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from broker.vocabulary import (
     AgeBand,
@@ -16,6 +23,8 @@ from broker.vocabulary import (
     Gender,
     MemberRef,
     MemberStatus,
+    NameDisplay,
+    ProgramKind,
     VisitorCode,
 )
 from ingest_api.registry.const import CITY
@@ -35,6 +44,8 @@ class Facility(_Model):
     facility_id: EntityId
     name: str = Field(min_length=1, max_length=80)
     district: str | None = Field(default=None, max_length=40)
+    # How its kiosks show a member's name; masked names are masked at the center already.
+    name_display: NameDisplay = NameDisplay.MASKED
 
 
 class CountingRule(_Model):
@@ -74,6 +85,8 @@ class Program(_Model):
     fee_type: FeeType
     rule_id: str = "attendance"
     active: bool = True
+    # What a kiosk does at a check-in: a meal (one a day, numbered tickets) or a class.
+    kind: ProgramKind = ProgramKind.CLASS
 
 
 class ProgramWithTargets(Program):
@@ -196,7 +209,7 @@ class ImportIssue(_Model):
 class ImportResult(_Model):
     """What an import did, or why it did nothing."""
 
-    kind: Literal["members", "programs"]
+    kind: Literal["members", "programs", "schedule", "closures"]
     facility_id: str
     filename: str
     rows: int
@@ -205,3 +218,121 @@ class ImportResult(_Model):
     updated: int = 0
     unchanged: int = 0
     issues: list[ImportIssue] = Field(default_factory=list)
+
+
+# -- schedules -----------------------------------------------------------------------------
+
+WEEKDAY_LABELS = ("월", "화", "수", "목", "금", "토", "일")
+
+
+class WeeklySession(_Model):
+    """One weekly session of a program in the facility's local time (ISO weekday, 1 = Mon)."""
+
+    weekday: int = Field(ge=1, le=7)
+    starts: time
+    ends: time
+    place: str = Field(default="", max_length=80)
+    capacity: int | None = Field(default=None, ge=1, description="Per sitting.")
+
+    @field_validator("starts", "ends")
+    @classmethod
+    def _local(cls, value: time) -> time:
+        """A time of day in the facility's local time, never with an offset of its own."""
+        if value.tzinfo is not None:
+            raise ValueError("a session time is the facility's local time: give no offset")
+        return value
+
+    @model_validator(mode="after")
+    def _possible(self) -> WeeklySession:
+        """A session ends after it starts, on the same day."""
+        if self.ends <= self.starts:
+            raise ValueError(
+                f"{self.label()}: ends ({self.ends:%H:%M}) must be after it starts "
+                "(sessions past midnight are not supported)"
+            )
+        return self
+
+    def label(self) -> str:
+        """How staff read it: 화 10:00–11:30."""
+        return f"{WEEKDAY_LABELS[self.weekday - 1]} {self.starts:%H:%M}–{self.ends:%H:%M}"
+
+
+class Closure(_Model):
+    """A day a program (or the whole facility) does not run."""
+
+    on_date: date
+    reason: str = Field(default="", max_length=120)
+
+
+class ScheduleIn(_Model):
+    """A program's whole schedule: it replaces the sessions and cancelled days stored."""
+
+    sessions: list[WeeklySession] = Field(default_factory=list, max_length=50)
+    exceptions: list[Closure] = Field(default_factory=list, max_length=400)
+
+
+class Schedule(ScheduleIn):
+    """A program's schedule as stored."""
+
+    program_id: str
+    kind: ProgramKind
+
+
+class FacilityClosure(_Model):
+    """A day the whole facility is closed (a holiday): no program runs."""
+
+    facility_id: str
+    on_date: date
+    reason: str
+
+
+# -- fleet ---------------------------------------------------------------------------------
+
+
+class DeviceIn(_Model):
+    """What staff may change of a provisioned kiosk (its broker account is `welfare device`'s)."""
+
+    label: str = Field(default="", max_length=80)
+    program_ids: list[EntityId] = Field(default_factory=list, max_length=50)
+    health_interval_s: float = Field(default=60, ge=5, le=3600)
+    resend_after_s: float = Field(default=30, ge=1, le=3600)
+
+
+class Device(DeviceIn):
+    """A provisioned kiosk with the state of its roster sync (no personal data)."""
+
+    facility_id: str
+    device_id: str
+    created_at: datetime
+    latest_version: str | None = Field(description="The roster the center built last.")
+    sent_version: str | None
+    held_version: str | None = Field(description="The roster the device last reported.")
+    reported_at: datetime | None
+    report_reason: str | None
+    report_detail: str | None
+    behind: bool = Field(description="The device does not hold the latest roster.")
+    key_ids: list[str]
+
+
+class FacilityKey(_Model):
+    """One version of a facility's credential key (never the key itself)."""
+
+    version: int
+    state: Literal["current", "previous", "retired"]
+    key_id: str | None = Field(description="Public id the kiosks report; None without a master.")
+    created_at: datetime
+    retired_at: datetime | None
+    credentials: int = Field(description="Card and NFC hashes stored under this version.")
+    devices_holding: list[str] = Field(description="Devices that reported holding this key.")
+
+
+class KeyRotation(_Model):
+    """What a rotation did."""
+
+    facility_id: str
+    version: int
+    previous: int
+    rehashed: int
+    unsealed_missing: int = Field(
+        description="Cards registered before UIDs were kept sealed: they cannot be re-hashed."
+    )

@@ -15,10 +15,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from broker.const import DEFAULT_TIMEZONE
-from broker.hashing import credential_hash
 from ingest_api.core.db import Conn
 from ingest_api.core.fieldcrypto import FieldCipher, contact_context, member_context, phone_tail
 from ingest_api.core.security import Principal
+from ingest_api.registry import keys
 from ingest_api.registry.identity import identity_hash, mask_phone, person_id_for
 from ingest_api.registry.models import (
     Consent,
@@ -51,6 +51,7 @@ _PROGRAM_COLS = (
     "fee_type",
     "rule_id",
     "active",
+    "kind",
 )
 # Which members a principal sees: its facility (None: all) and, for staff with assigned
 # programs, members enrolled now in one of them. Parameters: %(scope_facility)s, %(scope_programs)s.
@@ -96,11 +97,12 @@ def _upsert(conn: Conn, *, table: str, key: str, values: dict[str, Any]) -> Chan
 def upsert_facility(conn: Conn, *, facility: Facility) -> Change:
     """Create or update a facility."""
     row = conn.execute(
-        "INSERT INTO facilities (facility_id, name, district) VALUES (%s, %s, %s) "
-        "ON CONFLICT (facility_id) DO UPDATE SET name = EXCLUDED.name, district = EXCLUDED.district"
-        " WHERE (facilities.name, facilities.district) IS DISTINCT FROM"
-        " (EXCLUDED.name, EXCLUDED.district) RETURNING (xmax = 0)",
-        (facility.facility_id, facility.name, facility.district),
+        "INSERT INTO facilities (facility_id, name, district, name_display) "
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (facility_id) DO UPDATE SET name = EXCLUDED.name, "
+        "district = EXCLUDED.district, name_display = EXCLUDED.name_display"
+        " WHERE (facilities.name, facilities.district, facilities.name_display) IS DISTINCT FROM"
+        " (EXCLUDED.name, EXCLUDED.district, EXCLUDED.name_display) RETURNING (xmax = 0)",
+        (facility.facility_id, facility.name, facility.district, facility.name_display),
     ).fetchone()
     if row is None:
         return "unchanged"
@@ -111,7 +113,7 @@ def list_facilities(conn: Conn) -> list[Facility]:
     """All facilities."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT facility_id, name, district FROM facilities ORDER BY facility_id"
+            "SELECT facility_id, name, district, name_display FROM facilities ORDER BY facility_id"
         ).fetchall()
     return [Facility.model_validate(r) for r in rows]
 
@@ -330,31 +332,44 @@ def _sync_consents(conn: Conn, *, member_ref: str, consents: list[Consent]) -> b
 
 
 def _sync_credentials(conn: Conn, *, member: MemberIn, key: bytes) -> bool:
-    """Store the member's card/NFC identifiers as keyed hashes; revoke ones no longer listed."""
-    wanted = {credential_hash(u, key=key): "card" for u in member.card_uids}
-    wanted |= {credential_hash(u, key=key): "nfc" for u in member.nfc_uids}
+    """Store the member's card/NFC identifiers as keyed hashes; revoke ones no longer listed.
+
+    One hash per key version the facility uses (two during a key rotation), each with the
+    UID sealed so a later rotation can hash it again (ingest_api/registry/keys.py).
+    """
+    versions = keys.ensure_versions(conn, facility_id=member.facility_id)
+    uids = [(u, "card") for u in member.card_uids] + [(u, "nfc") for u in member.nfc_uids]
+    wanted: dict[str, tuple[str, str, int]] = {}
+    for uid, kind in uids:
+        for version, digest in keys.hashes_of(
+            key, facility_id=member.facility_id, versions=versions, uid=uid
+        ).items():
+            wanted[digest] = (uid, kind, version)
     touched = False
-    for digest, kind in wanted.items():
+    for digest, (uid, kind, version) in wanted.items():
         row = conn.execute(
-            "SELECT member_ref, revoked_at IS NOT NULL FROM member_credentials "
-            "WHERE credential_hash = %s",
+            "SELECT member_ref, revoked_at IS NOT NULL, uid_sealed IS NULL "
+            "FROM member_credentials WHERE credential_hash = %s",
             (digest,),
         ).fetchone()
         if row is not None and row[0] != member.member_ref:
             raise RegistryError(f"a {kind} identifier is already registered to another member")
+        sealed = keys.seal_uid(key, uid=uid, member_ref=member.member_ref)
         if row is None:
             conn.execute(
-                "INSERT INTO member_credentials (credential_hash, member_ref, kind) "
-                "VALUES (%s, %s, %s)",
-                (digest, member.member_ref, kind),
+                "INSERT INTO member_credentials (credential_hash, member_ref, kind, key_version,"
+                " uid_sealed) VALUES (%s, %s, %s, %s, %s)",
+                (digest, member.member_ref, kind, version, sealed),
             )
             touched = True
-        elif row[1]:
+        elif row[1] or row[2]:
+            # Revoked and given back; or registered before UIDs were sealed: seal it now.
             conn.execute(
-                "UPDATE member_credentials SET revoked_at = NULL WHERE credential_hash = %s",
-                (digest,),
+                "UPDATE member_credentials SET revoked_at = NULL, "
+                "uid_sealed = coalesce(uid_sealed, %s) WHERE credential_hash = %s",
+                (sealed, digest),
             )
-            touched = True
+            touched = touched or bool(row[1])
     cur = conn.execute(
         "UPDATE member_credentials SET revoked_at = now() WHERE member_ref = %s "
         "AND revoked_at IS NULL AND NOT (credential_hash = ANY(%s))",

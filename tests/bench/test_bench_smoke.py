@@ -61,7 +61,7 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
                 assert row[key] >= 0, row
         assert row["met"] in (True, False, None)
     groups = {row["group"].split(".")[0] for row in rows}
-    assert {"1", "2", "3", "4", "5"} <= groups
+    assert {"1", "2", "3", "4", "5", "6"} <= groups
 
     def value(prefix: str) -> float:
         found = [r["value"] for r in rows if r["figure"].startswith(prefix)]
@@ -82,9 +82,31 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
     assert edge["drain"]["stored_in_db"] >= edge["drain"]["pending_at_start"]
     assert 0 < value("tap → durable confirmation p50") <= value("tap → durable confirmation p99")
     assert value("peak RSS of one ingest consumer") > 1
+    # Every registry change reached every kiosk (a change that never arrives counts the
+    # timeout, so it shows here and in `met`).
+    fleet = data["details"]["fleet"]
+    changes = fleet["scale"]["kiosks"] * fleet["scale"]["changes"]
+    assert len(fleet["change_to_kiosk_s"]) == changes
+    assert max(fleet["change_to_kiosk_s"]) < fleet["scale"]["timeout_s"]
+    assert value("registry change → applied on every kiosk, p99") > 0
+    assert value("apply a 500-member roster on the device") > 0
     assert value("peak RSS of the edge agent") > 1
 
     text = doc.read_text()
     assert MARK_BEGIN in text
     assert MARK_END in text
     assert "| figure | value | comparison | ratio | target | met | note |" in text
+
+
+def test_a_partial_run_keeps_the_other_groups_rows() -> None:
+    """`welfare bench --only fleet` replaces the fleet rows and nothing else."""
+    old = Report(
+        started_at="2026-01-01T00:00:00+00:00",
+        rows=[Row("1. Ingest", "a", 1.0, "ms"), Row("6. Fleet", "b", 9.0, "s")],
+        details={"ingest": {"x": 1}},
+    )
+    new = Report(rows=[Row("6. Fleet", "b", 2.0, "s")])
+    new.keep_previous(json.loads(old.to_json()))
+    assert [(r.group, r.value) for r in new.rows] == [("1. Ingest", 1.0), ("6. Fleet", 2.0)]
+    assert new.details == {"ingest": {"x": 1}}
+    assert "2026-01-01" in new.machine["rows_not_rerun"]

@@ -24,6 +24,7 @@ from broker.models import (
     DevicePresence,
     IngestAck,
     Roster,
+    SyncRequest,
     mask_name,
 )
 from broker.topics import Channel, ingest_subscription, parse_topic, topic
@@ -37,7 +38,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "presence": DevicePresence,
     "ack": IngestAck,
     "roster": Roster,
+    "roster_delta": Roster,
     "config": DeviceConfig,
+    "sync": SyncRequest,
 }
 
 
@@ -225,7 +228,7 @@ def test_clock_skew_is_flagged_not_dropped() -> None:
         )
         assert isinstance(parsed, ParsedAttendance)
         assert parsed.rows[0].flags == [flag]
-    assert set(UPSTREAM_MODELS) == {"attendance", "health", "presence"}
+    assert set(UPSTREAM_MODELS) == {"attendance", "health", "presence", "sync"}
 
 
 def test_presence_state_and_reason_go_together() -> None:

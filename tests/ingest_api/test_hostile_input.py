@@ -27,7 +27,10 @@ def _device(broker: MosquittoServer) -> mqtt.Client:
     return mqtt_client(broker.port, DEVICE.username, broker.passwords[DEVICE.username], "dev")
 
 
-def _batch(*, at: datetime, roster_version: str | None = "B-202611200600") -> str:
+ISSUED = json.loads(examples()["roster"][1])["version"]  # the roster the test issues
+
+
+def _batch(*, at: datetime, roster_version: str | None = ISSUED) -> str:
     """A valid one-event batch stamped at `at`."""
     event = AttendanceEvent(
         event_id=uuid7(at),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from welfare.bench.results import Report, Row, machine_info, write_markdown
 
 _LOG = logging.getLogger(__name__)
-BENCHMARKS = ("ingest", "edge", "figures", "face")
+BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +67,9 @@ def _bench(args: argparse.Namespace) -> int:
     out: Path | None = args.out or (None if args.quick else Path("docs/performance.json"))
     doc: Path | None = args.doc or (None if args.quick else Path("docs/performance.md"))
     report = run(quick=bool(args.quick), only=only, figures_events=args.figures_events)
+    if out is not None and out.exists() and set(only) != set(BENCHMARKS):
+        # A partial run replaces only its own groups; the others keep their earlier rows.
+        report.keep_previous(json.loads(out.read_text()))
     text = report.to_json()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,7 @@ def run(
     figures_events: int | None = None,
 ) -> Report:
     """Run the chosen benchmarks against one broker and one database server."""
-    from welfare.bench import edge, face, figures, ingest
+    from welfare.bench import edge, face, figures, fleet, ingest
     from welfare.bench.bed import Bed
 
     started = time.monotonic()
@@ -106,6 +110,7 @@ def run(
                 report,
             ),
             "face": lambda: face.run(face.QUICK if quick else face.FaceScale(), report),
+            "fleet": lambda: fleet.run(bed, fleet.QUICK if quick else fleet.FleetScale(), report),
         }
         for name in BENCHMARKS:
             if name not in only:

@@ -87,6 +87,20 @@ class Report:
     details: dict[str, Any] = field(default_factory=dict)
     wall_s: float | None = None
 
+    def keep_previous(self, previous: dict[str, Any]) -> None:
+        """Add the rows and details of groups this run did not measure from an earlier report."""
+        measured = {row.group for row in self.rows}
+        kept = [Row(**r) for r in previous.get("rows", []) if r["group"] not in measured]
+        if not kept:
+            return
+        self.rows = kept + self.rows
+        for name, detail in previous.get("details", {}).items():
+            self.details.setdefault(name, detail)
+        self.machine["rows_not_rerun"] = (
+            f"groups {', '.join(sorted({r.group.split('.')[0] for r in kept}))} are from the "
+            f"run of {previous.get('started_at', '?')}"
+        )
+
     def to_json(self) -> str:
         """The report as JSON."""
         return json.dumps(asdict(self), indent=2, ensure_ascii=False, default=str)

@@ -12,7 +12,9 @@ from types import TracebackType
 from typing import Self
 
 from broker.auth import INGEST_USER, DeviceIdentity, acl_text, new_password, password_line
+from broker.config import MqttSettings
 from broker.mosquitto import render_config
+from broker.tls import TlsFiles, ensure_tls
 from welfare.services.ports import free_port, wait_for_port
 
 
@@ -26,22 +28,49 @@ def find_mosquitto() -> str:
 
 @dataclass
 class MosquittoServer:
-    """Start, kill and restart a broker in `data_dir`; credentials are generated per run."""
+    """Start, kill and restart a broker in `data_dir`; credentials are generated per run.
+
+    It listens on two loopback ports: `port` (plain MQTT) and `tls_port` (TLS with a CA of
+    its own, `tls.ca_file`); both refuse anonymous clients. `mqtt_settings()` gives a
+    client's settings for the TLS listener.
+    """
 
     data_dir: Path
     devices: list[DeviceIdentity] = field(default_factory=list)
     port: int = 0
     bind: str = "127.0.0.1"
     passwords: dict[str, str] = field(default_factory=dict)
+    tls_port: int = 0
+    tls: TlsFiles | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
-        """Pick a port and write config, passwords and ACL."""
+        """Pick ports and write TLS files, config, passwords and ACL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        self.tls_port = self.tls_port or free_port()
+        self.tls = ensure_tls(self.data_dir / "tls", hosts=["localhost", self.bind])
         self.write_auth()
         (self.data_dir / "mosquitto.conf").write_text(
-            render_config(port=self.port, bind=self.bind, data_dir=self.data_dir)
+            render_config(
+                port=self.port,
+                bind=self.bind,
+                data_dir=self.data_dir,
+                tls=self.tls,
+                tls_port=self.tls_port,
+            )
+        )
+
+    def mqtt_settings(self, username: str = INGEST_USER, **kw: object) -> MqttSettings:
+        """A client's settings for the TLS listener, logged in as `username`."""
+        assert self.tls is not None
+        return MqttSettings(
+            host=self.bind,
+            port=self.tls_port,
+            username=username,
+            password=self.passwords[username],
+            ca_file=self.tls.ca_file,
+            **kw,
         )
 
     def write_auth(self) -> None:
@@ -82,6 +111,7 @@ class MosquittoServer:
         )
         try:
             wait_for_port(self.port)
+            wait_for_port(self.tls_port)
         except TimeoutError:
             self.stop()
             raise RuntimeError(

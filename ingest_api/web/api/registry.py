@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -40,7 +41,7 @@ from ingest_api.core.deps import (
 )
 from ingest_api.core.downloads import XLSX, ZIP, DownloadRequest, seal, table_csv, table_xlsx
 from ingest_api.core.security import AccessDenied, Permission, Principal
-from ingest_api.registry import store
+from ingest_api.registry import schedules, store
 from ingest_api.registry.importer import import_file
 from ingest_api.registry.lists import (
     CONTACT_LIST_HEADER,
@@ -52,6 +53,7 @@ from ingest_api.registry.models import (
     ContactIn,
     CountingRule,
     Facility,
+    FacilityClosure,
     ImportResult,
     Member,
     MemberIn,
@@ -59,6 +61,8 @@ from ingest_api.registry.models import (
     NodeTarget,
     Program,
     ProgramWithTargets,
+    Schedule,
+    ScheduleIn,
     StatusChange,
     VisitorIn,
 )
@@ -194,6 +198,110 @@ def put_program(
             detail={"change": change},
         )
     return {"change": change}
+
+
+def _program_facility(conn: Conn, program_id: str) -> str:
+    """The facility of a program, or 404."""
+    row = conn.execute(
+        "SELECT facility_id FROM programs WHERE program_id = %s", (program_id,)
+    ).fetchone()
+    if row is None:
+        raise HTTPException(404, f"no program {program_id}")
+    return str(row[0])
+
+
+@router.get("/programs/{program_id}/schedule", response_model=Schedule)
+def get_schedule(program_id: str, conn: ConnDep, _reader: RegistryReader) -> Schedule:
+    """A program's weekly sessions and cancelled days."""
+    found = schedules.get_schedule(conn, program_id=program_id)
+    if found is None:
+        raise HTTPException(404, f"no program {program_id}")
+    return found
+
+
+@router.put("/programs/{program_id}/schedule", responses={422: {"description": "Overlaps"}})
+def put_schedule(
+    program_id: str, body: ScheduleIn, conn: ConnDep, principal: RegistryManager
+) -> dict[str, str]:
+    """Replace a program's schedule; overlaps are refused with both sessions named (422).
+
+    The kiosks serving the program get the new sittings within a minute.
+    """
+    principal.check_facility(_program_facility(conn, program_id))
+    try:
+        changed = schedules.set_schedule(conn, program_id=program_id, schedule=body)
+    except LookupError as exc:
+        raise HTTPException(404, f"no program {program_id}") from exc
+    except schedules.ScheduleError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "sessions", index) if index is not None else ("body",),
+                    "msg": message,
+                    "type": "value_error",
+                    "input": None,
+                }
+                for index, message in exc.problems
+            ]
+        ) from exc
+    if changed:
+        write_audit(conn, actor=principal.actor, action="change", subject=f"schedule:{program_id}")
+    return {"change": "updated" if changed else "unchanged"}
+
+
+class ClosureIn(BaseModel):
+    """Why the facility is closed that day (shown to staff)."""
+
+    reason: str = Field(default="", max_length=120)
+
+
+@router.get("/facilities/{facility_id}/closures", response_model=list[FacilityClosure])
+def get_closures(
+    facility_id: str,
+    conn: ConnDep,
+    _reader: RegistryReader,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[FacilityClosure]:
+    """Days the whole facility is closed (holidays), optionally within [start, end]."""
+    return schedules.list_closures(conn, facility_id=facility_id, start=start, end=end)
+
+
+@router.put("/facilities/{facility_id}/closures/{on_date}")
+def put_closure(
+    facility_id: str, on_date: date, body: ClosureIn, conn: ConnDep, principal: RegistryManager
+) -> dict[str, str]:
+    """Close the whole facility on a day: no program runs, kiosks say so."""
+    principal.check_facility(facility_id)
+    try:
+        changed = schedules.set_closure(
+            conn, facility_id=facility_id, on_date=on_date, reason=body.reason
+        )
+    except LookupError as exc:
+        raise HTTPException(404, f"no facility {facility_id}") from exc
+    if changed:
+        write_audit(
+            conn,
+            actor=principal.actor,
+            action="change",
+            subject=f"closure:{facility_id}/{on_date}",
+        )
+    return {"change": "updated" if changed else "unchanged"}
+
+
+@router.delete("/facilities/{facility_id}/closures/{on_date}")
+def delete_closure(
+    facility_id: str, on_date: date, conn: ConnDep, principal: RegistryManager
+) -> dict[str, bool]:
+    """Open the facility again on a day."""
+    principal.check_facility(facility_id)
+    removed = schedules.delete_closure(conn, facility_id=facility_id, on_date=on_date)
+    if not removed:
+        raise HTTPException(404, f"facility {facility_id} is not closed on {on_date}")
+    write_audit(
+        conn, actor=principal.actor, action="change", subject=f"closure:{facility_id}/{on_date}"
+    )
+    return {"removed": True}
 
 
 @router.put("/targets")
@@ -483,7 +591,7 @@ def post_contact(
 
 @router.post("/import/{kind}", response_model=ImportResult)
 async def post_import(
-    kind: Literal["members", "programs"],
+    kind: Literal["members", "programs", "schedule", "closures"],
     request: Request,
     conn: ConnDep,
     principal: MembersImporter,

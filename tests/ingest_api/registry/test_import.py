@@ -13,6 +13,7 @@ from openpyxl import Workbook
 from psycopg import sql
 
 from broker.hashing import credential_hash
+from broker.keys import facility_key
 from ingest_api.core.security import Role
 from ingest_api.registry import store
 from ingest_api.registry.importer import import_file
@@ -193,7 +194,10 @@ def test_programs_then_members_import_and_reimport_changes_nothing(
     # The import was audited once, the card identifiers stored only as keyed hashes.
     assert [r[0] for r in conn.execute("SELECT action FROM audit_log")] == ["import", "import"]
     stored = {r[0] for r in conn.execute("SELECT credential_hash FROM member_credentials")}
-    assert credential_hash("04A2000111", key=KEY) in stored
+    # Hashed under facility B's own key (version 1), not the center's master key.
+    b_key = facility_key(KEY, facility_id="B", version=1).encode()
+    assert credential_hash("04A2000111", key=b_key) in stored
+    assert credential_hash("04A2000111", key=KEY) not in stored
     dump = str(conn.execute("SELECT * FROM member_credentials").fetchall())
     assert "04A20001" not in dump.upper()
     targets = conn.execute(

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from broker.hashing import credential_hash
+from broker.keys import facility_key
 from ingest_api.core.config import Settings
 from ingest_api.core.security import Role
 from ingest_api.main import create_app
@@ -137,7 +138,8 @@ def test_member_card_is_hashed_and_reads_are_audited(client: TestClient, databas
             "SELECT actor, action, subject, reason FROM audit_log"
             " WHERE starts_with(subject, 'member:') ORDER BY audit_id"
         ).fetchall()
-    assert stored == [(credential_hash("04A1B2C3", key=KEY.encode()),)]
+    e_key = facility_key(KEY.encode(), facility_id="E", version=1).encode()
+    assert stored == [(credential_hash("04A1B2C3", key=e_key),)]
     assert audit == [
         ("lee.sw", "change", "member:E-M00001", None),
         ("lee.sw", "view", "member:E-M00001", None),

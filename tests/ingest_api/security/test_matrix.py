@@ -183,6 +183,80 @@ MATRIX = [
     ),
     row("GET", "/api/v1/registry/programs", "401 ok 403 403 ok ok ok ok"),
     row(
+        "GET",
+        "/api/v1/registry/programs/{program_id}/schedule",
+        "401 ok 403 403 ok ok ok ok",
+        url="/api/v1/registry/programs/B-MEAL/schedule",
+    ),
+    row(
+        "PUT",
+        "/api/v1/registry/programs/{program_id}/schedule",
+        "401 403 403 403 ok 403 403 ok",
+        url="/api/v1/registry/programs/B-MEAL/schedule",
+        json={"sessions": []},
+    ),
+    row(
+        "GET",
+        "/api/v1/registry/facilities/{facility_id}/closures",
+        "401 ok 403 403 ok ok ok ok",
+        url="/api/v1/registry/facilities/B/closures",
+    ),
+    row(
+        "PUT",
+        "/api/v1/registry/facilities/{facility_id}/closures/{on_date}",
+        "401 403 403 403 ok 403 403 ok",
+        url="/api/v1/registry/facilities/B/closures/2026-12-25",
+        json={"reason": "성탄절"},
+    ),
+    # the city's administrator opens the day again first: B's manager then finds it open (404)
+    row(
+        "DELETE",
+        "/api/v1/registry/facilities/{facility_id}/closures/{on_date}",
+        "401 403 403 403 ok 403 403 404",
+        url="/api/v1/registry/facilities/B/closures/2026-12-25",
+    ),
+    # -- provisioned kiosks (none registered here: a named one is unknown) -------------------
+    row("GET", "/api/v1/registry/devices", "401 ok 403 403 ok ok ok ok"),
+    row(
+        "GET",
+        "/api/v1/registry/devices/{facility_id}/{device_id}",
+        "401 404 403 403 404 404 404 404",
+        url="/api/v1/registry/devices/B/k9",
+    ),
+    row(
+        "PUT",
+        "/api/v1/registry/devices/{facility_id}/{device_id}",
+        "401 403 403 403 404 403 403 404",
+        url="/api/v1/registry/devices/B/k9",
+        json={"program_ids": []},
+    ),
+    row(
+        "POST",
+        "/api/v1/fleet/devices/{facility_id}/{device_id}/resync",
+        "401 403 404 403 403 403 403 403",
+        url="/api/v1/fleet/devices/B/k9/resync",
+    ),
+    row("GET", "/api/v1/fleet/rosters/behind", "401 ok ok 403 403 403 403 403"),
+    row(
+        "GET",
+        "/api/v1/fleet/facilities/{facility_id}/keys",
+        "401 ok ok 403 403 403 403 403",
+        url="/api/v1/fleet/facilities/B/keys",
+    ),
+    # a facility's card-hash key: only the city's administrator rotates and retires it
+    row(
+        "POST",
+        "/api/v1/fleet/facilities/{facility_id}/keys/rotate",
+        "401 403 403 403 ok 403 403 403",
+        url="/api/v1/fleet/facilities/B/keys/rotate",
+    ),
+    row(
+        "POST",
+        "/api/v1/fleet/facilities/{facility_id}/keys/retire",
+        "401 403 403 403 ok 403 403 403",
+        url="/api/v1/fleet/facilities/B/keys/retire",
+    ),
+    row(
         "PUT",
         "/api/v1/registry/programs/{program_id}",
         "401 403 403 403 ok 403 403 ok",
