@@ -17,11 +17,12 @@ class _Model(BaseModel):
 
 
 class Figures(_Model):
-    """The three figures of one cell."""
+    """The three figures of one cell, and the days anything in it took place."""
 
     unique_persons: int = 0
     person_visits: int = 0
     cases: int = 0
+    operating_days: int = Field(default=0, description="Service days with any attendance.")
 
 
 class FigureRow(_Model):
@@ -31,13 +32,15 @@ class FigureRow(_Model):
     unique_persons: int
     person_visits: int
     cases: int
+    operating_days: int = Field(default=0, description="Service days with any attendance.")
 
     def figures(self) -> Figures:
-        """The three figures without the key."""
+        """The figures without the key."""
         return Figures(
             unique_persons=self.unique_persons,
             person_visits=self.person_visits,
             cases=self.cases,
+            operating_days=self.operating_days,
         )
 
 
@@ -49,6 +52,7 @@ class FacilityFigures(_Model):
     unique_persons: int
     person_visits: int
     cases: int
+    operating_days: int = 0
 
 
 class Block(_Model):

@@ -62,9 +62,11 @@ def _expected_blocks(
         blocks = result.setdefault(level, {})
         width = len(_ROW_DIMS[level])
         for split in (None, "gender", "fee_type"):
-            for key, (u, v, c) in counted[_ROW_DIMS[level] + ((split,) if split else ())].items():
+            for key, (u, v, c, d) in counted[
+                _ROW_DIMS[level] + ((split,) if split else ())
+            ].items():
                 block = blocks.setdefault(key[:width], Block())
-                figures = Figures(unique_persons=u, person_visits=v, cases=c)
+                figures = Figures(unique_persons=u, person_visits=v, cases=c, operating_days=d)
                 if split is None:
                     block.total = figures
                 elif key[-1] in _SPLIT_PARTS:
