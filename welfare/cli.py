@@ -18,6 +18,7 @@ COMPONENT_CLIS = (
     "hardware.cli",
     "welfare.demo",
     "welfare.bench.cli",
+    "welfare.forms",
 )
 
 

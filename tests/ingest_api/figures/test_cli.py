@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from openpyxl import load_workbook
 
-from ingest_api.figures.export import FIRST_DATA_ROW
+from ingest_api.figures.export import FIRST_DATA_ROW, FIRST_FIGURE_COLUMN, columns
 from ingest_api.figures.models import QuarterlyReport
 from ingest_api.registry import store
 from ingest_api.registry.models import Facility
@@ -33,12 +33,16 @@ def test_report_command_writes_xlsx_csv_and_json(
     report = QuarterlyReport.model_validate_json((tmp_path / "r.json").read_text())
     total = report.rows[0].periods[f"{YEAR}-Q4"].total
     ws = load_workbook(tmp_path / "r.xlsx").worksheets[0]
-    # Quarter block starts after 6 fixed columns and 3 monthly blocks of 16.
-    quarter_first = 7 + 3 * 16
+    quarter = report.period_labels[f"{YEAR}-Q4"]
+    cols = columns(report)
+    at = next(
+        i for i, c in enumerate(cols) if (c.top, c.group, c.leaf) == (quarter, "실인원", "계")
+    )
+    quarter_first = FIRST_FIGURE_COLUMN + at
     assert ws.cell(row=FIRST_DATA_ROW, column=quarter_first).value == total.unique_persons
     assert ws.cell(row=FIRST_DATA_ROW, column=quarter_first + 3).value == total.person_visits
     csv_lines = capsys.readouterr().out.splitlines()
-    assert csv_lines[0].startswith("구분,기능")
+    assert csv_lines[0].startswith("연번,구분,기능")
     assert csv_lines[1].split(",")[quarter_first - 1] == str(total.unique_persons)
     assert (
         main(
