@@ -326,6 +326,27 @@ _COLUMNS: Final = (
 )
 
 
+def warm(
+    conn: psycopg.Connection[Any],
+    *,
+    first_month: date,
+    last_month: date,
+    dims: Sequence[tuple[str, ...]] = ((), ("gender",), ("fee_type",)),
+) -> int:
+    """Load the slabs of these months and build the marginals the reports ask for, so a
+    question finds them ready (the service's refresher calls this after each refresh).
+
+    Returns the number of slabs; reads only, like any question."""
+    _, by_month = cached_slabs(conn, first_month=first_month, last_month=last_month)
+    count = 0
+    for slabs in by_month.values():
+        for slab in slabs:
+            for wanted in dims:
+                slab.marginal(wanted, None)
+            count += 1
+    return count
+
+
 def forget_all() -> None:
     """Drop every cached cube (tests that measure a cold start)."""
     with _CUBES_LOCK:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, date, datetime
 
 import psycopg
 
 from ingest_api.core.db import Pool
-from ingest_api.figures import rollup
+from ingest_api.figures import cube, rollup
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,13 +39,26 @@ class RollupRefresher:
             self._thread = None
 
     def _run(self) -> None:
-        """Refresh when something is pending; a database outage is logged and retried."""
+        """Refresh when something is pending, then bring this process's figures cube up to
+        date (last year and this one), so questions find their months loaded; a database
+        outage is logged and retried."""
+        warmed = False
         while not self._stop.wait(self._interval_s):
             try:
                 with self._pool.connection() as conn:
-                    if rollup.pending(conn):
+                    changed = rollup.pending(conn)
+                    if changed:
                         rollup.refresh(conn)
                         self.refreshes += 1
+                    if changed or not warmed:
+                        today = datetime.now(UTC).date()
+                        cube.warm(
+                            conn,
+                            first_month=date(today.year - 1, 1, 1),
+                            last_month=today.replace(day=1),
+                        )
+                        conn.rollback()  # end the read transaction; nothing was written
+                        warmed = True
             except (psycopg.Error, OSError) as exc:
                 _LOG.warning("rollup refresh failed (%s); retrying", exc)
             except Exception:  # a pool timeout while the database is away, say
