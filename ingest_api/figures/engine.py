@@ -164,13 +164,35 @@ class _Program:
 
 
 @dataclass
+class _Base:
+    """One program and one combination of person values (and of the time values asked for)
+    within a period: the first merge of the slabs' marginals, shared by every grouping."""
+
+    program: int
+    labels: tuple[str, ...]
+    time: tuple[str, ...]
+    bitmaps: list[BitMap] = field(default_factory=list)
+    visits: int = 0
+    cases: int = 0
+    sessions: dict[date, int] = field(default_factory=dict)  # this program's days, by month
+    operating: dict[date, int] = field(default_factory=dict)
+
+    def persons(self) -> BitMap | None:
+        """The distinct persons counted (None when the program counts no unique persons)."""
+        if not self.bitmaps:
+            return None
+        if len(self.bitmaps) > 1:
+            self.bitmaps = [BitMap.union(*self.bitmaps)]
+        return self.bitmaps[0]
+
+
+@dataclass
 class _Group:
-    """What one group has gathered: person sets, sums and day masks."""
+    """What one group of a grouping has gathered: person sets, sums and day masks."""
 
     persons: list[BitMap] = field(default_factory=list)
     visits: int = 0
     cases: int = 0
-    sessions: dict[tuple[int, date], int] = field(default_factory=dict)
     operating: dict[date, int] = field(default_factory=dict)
 
 
@@ -297,51 +319,100 @@ def compute_sets(
     dictionary, period_slabs = _slabs(conn, periods=periods, programs=programs, source=source)
     by_code: list[_Program | None] = [programs.get(str(pid)) for pid in dictionary.programs.values]
     wanted = frozenset(i for i, p in enumerate(by_code) if p is not None)
-    values = dictionary.values.values
+    # Groupings that split persons alike share their bases: one pass over the marginals each.
+    signatures: dict[tuple[str, ...], list[tuple[Dim, ...]]] = {}
     for grouping in result:
-        groups = _aggregate(
-            grouping,
-            periods=periods,
-            period_slabs=period_slabs,
-            by_code=by_code,
-            wanted=wanted,
-            values=values,
-        )
-        rows = result[grouping]
-        for key, group in groups.items():
-            if len(group.persons) > 1:
-                unique = len(BitMap.union(*group.persons))
-            else:
-                unique = len(group.persons[0]) if group.persons else 0
-            rows.append(
-                FigureRow(
-                    key=dict(zip(grouping, key, strict=True)),
-                    unique_persons=unique,
-                    person_visits=group.visits,
-                    cases=group.cases + sum(m.bit_count() for m in group.sessions.values()),
-                    operating_days=sum(m.bit_count() for m in group.operating.values()),
-                )
+        split: tuple[str, ...] = tuple(d for d in PERSON_DIMS if d in grouping)
+        signatures.setdefault(split, []).append(grouping)
+    for person_dims, groupings in signatures.items():
+        time_dims = tuple(d for d in _TIME_DIMS[1:] if any(d in grouping for grouping in groupings))
+        bases = [
+            _bases(
+                person_dims,
+                time_dims,
+                period=period,
+                slabs=slabs,
+                by_code=by_code,
+                wanted=wanted,
+                values=dictionary.values.values,
             )
-        rows.sort(key=lambda row: tuple(row.key.values()))
+            for period, slabs in zip(periods, period_slabs, strict=True)
+        ]
+        for grouping in groupings:
+            result[grouping] = _rows(
+                grouping, time_dims=time_dims, periods=periods, bases=bases, by_code=by_code
+            )
     return result
 
 
-def _aggregate(
-    grouping: tuple[Dim, ...],
+def _bases(
+    person_dims: tuple[str, ...],
+    time_dims: tuple[str, ...],
     *,
-    periods: Sequence[Period],
-    period_slabs: list[list[Slab]],
+    period: Period,
+    slabs: list[Slab],
     by_code: list[_Program | None],
     wanted: frozenset[int],
     values: list[str | None],
-) -> dict[tuple[str, ...], _Group]:
-    """One grouping's groups, merged from the slabs' marginals in one pass."""
-    person_dims = tuple(d for d in PERSON_DIMS if d in grouping)
+) -> list[_Base]:
+    """A period's marginals merged per program, person values and time values."""
     fee_at = person_dims.index("fee_type") if "fee_type" in person_dims else -1
-    time_dims = [d for d in grouping if d in _TIME_DIMS]
+    found: dict[tuple[tuple[str, ...], int, tuple[str, ...]], _Base] = {}
+    for slab in slabs:
+        if wanted.isdisjoint(slab.programs):
+            continue
+        month = slab.month
+        time = tuple(_time_value(d, period, month) for d in time_dims)
+        for e in slab.marginal(person_dims, period.as_of):
+            program = by_code[e.program]
+            if program is None:
+                continue
+            labels = tuple(str(values[v]) for v in e.values)
+            if fee_at >= 0 and values[e.values[fee_at]] is None:  # the program's own fee type
+                labels = (*labels[:fee_at], program.fee_type, *labels[fee_at + 1 :])
+            key = (time, e.program, labels)
+            base = found.get(key)
+            if base is None:
+                base = found[key] = _Base(e.program, labels, time)
+            if program.counts_unique:
+                base.bitmaps.append(e.persons)
+            if program.visit_unit == "member_day":
+                base.visits += e.days
+            elif program.visit_unit == "attendance":
+                base.visits += e.attendances
+            if program.case_unit == "member_day":
+                base.cases += e.days
+            elif program.case_unit == "attendance":
+                base.cases += e.attendances
+            elif program.case_unit == "session_day":
+                base.sessions[month] = base.sessions.get(month, 0) | e.mask
+            base.operating[month] = base.operating.get(month, 0) | e.mask
+    bases = list(found.values())
+    for base in bases:
+        # A program's session days of a month all fall in one base: count them here.
+        base.cases += sum(m.bit_count() for m in base.sessions.values())
+    return bases
+
+
+def _rows(
+    grouping: tuple[Dim, ...],
+    *,
+    time_dims: tuple[str, ...],
+    periods: Sequence[Period],
+    bases: list[list[_Base]],
+    by_code: list[_Program | None],
+) -> list[FigureRow]:
+    """One grouping's figure rows, merged from the periods' bases."""
+    person_dims = [d for d in PERSON_DIMS if d in grouping]  # the order of the bases' labels
     program_dims = [d for d in grouping if d in _PROGRAM_DIMS]
-    # The key is built as time + program + person values; `order` puts it in grouping order.
-    built = [*time_dims, *program_dims, *person_dims]
+    mine = [time_dims.index(d) for d in grouping if d in time_dims]
+    # Keys are built as period + time + program + person values, then put in grouping order.
+    built = [
+        *(["period"] if "period" in grouping else []),
+        *(d for d in time_dims if d in grouping),
+        *program_dims,
+        *person_dims,
+    ]
     order = [built.index(d) for d in grouping]
     program_part = {
         code: tuple(p.values[d] for d in program_dims)
@@ -349,40 +420,37 @@ def _aggregate(
         if p is not None
     }
     groups: dict[tuple[str, ...], _Group] = {}
-    for period, slabs in zip(periods, period_slabs, strict=True):
-        for slab in slabs:
-            if wanted.isdisjoint(slab.programs):
-                continue
-            month = slab.month
-            time_part = tuple(_time_value(d, period, month) for d in time_dims)
-            for e in slab.marginal(person_dims, period.as_of):
-                program = by_code[e.program]
-                if program is None:
-                    continue
-                person_part = tuple(str(values[v]) for v in e.values)
-                if fee_at >= 0 and values[e.values[fee_at]] is None:
-                    person_part = (
-                        *person_part[:fee_at],
-                        program.fee_type,
-                        *person_part[fee_at + 1 :],
-                    )
-                full = time_part + program_part[e.program] + person_part
-                key = tuple(full[i] for i in order)
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = _Group()
-                if program.counts_unique:
-                    group.persons.append(e.persons)
-                if program.visit_unit == "member_day":
-                    group.visits += e.days
-                elif program.visit_unit == "attendance":
-                    group.visits += e.attendances
-                if program.case_unit == "member_day":
-                    group.cases += e.days
-                elif program.case_unit == "attendance":
-                    group.cases += e.attendances
-                elif program.case_unit == "session_day":
-                    at = (e.program, month)
-                    group.sessions[at] = group.sessions.get(at, 0) | e.mask
-                group.operating[month] = group.operating.get(month, 0) | e.mask
-    return groups
+    for period, period_bases in zip(periods, bases, strict=True):
+        head = (period.label,) if "period" in grouping else ()
+        for base in period_bases:
+            full = (
+                head + tuple(base.time[i] for i in mine) + program_part[base.program] + base.labels
+            )
+            key = tuple(full[i] for i in order)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+            persons = base.persons()
+            if persons is not None:
+                group.persons.append(persons)
+            group.visits += base.visits
+            group.cases += base.cases
+            for month, mask in base.operating.items():
+                group.operating[month] = group.operating.get(month, 0) | mask
+    rows = []
+    for key, group in groups.items():
+        if len(group.persons) > 1:
+            unique = len(BitMap.union(*group.persons))
+        else:
+            unique = len(group.persons[0]) if group.persons else 0
+        rows.append(
+            FigureRow.model_construct(
+                key=dict(zip(grouping, key, strict=True)),
+                unique_persons=unique,
+                person_visits=group.visits,
+                cases=group.cases,
+                operating_days=sum(m.bit_count() for m in group.operating.values()),
+            )
+        )
+    rows.sort(key=lambda row: tuple(row.key.values()))
+    return rows

@@ -93,17 +93,18 @@ class Report:
 
     def table(self) -> str:
         """The Markdown section: machine, then one table per group."""
-        lines = [
+        run = (
             f"Run of {self.started_at}{' (--quick: small counts)' if self.quick else ''}, "
-            f"wall time {self.wall_s or 0:.0f} s.",
-            "",
-            "Machine: " + ", ".join(f"{k}: {v}" for k, v in self.machine.items()),
-            "",
-        ]
+            f"wall time {self.wall_s or 0:.0f} s."
+        )
+        machine = "Machine: " + ", ".join(f"{k}: {v}" for k, v in self.machine.items())
+        lines: list[str] = []
         header = ["figure", "value", "comparison", "ratio", "target", "met", "note"]
+        # Each group says which run it comes from: a run of some benchmarks (--only) replaces
+        # their groups and keeps the others' (write_markdown).
         for group in sorted({row.group for row in self.rows}):
-            lines += [f"#### {group}", "", "| " + " | ".join(header) + " |"]
-            lines.append("|" + "---|" * len(header))
+            lines += [f"#### {group}", "", run, "", machine, ""]
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for row in self.rows:
                 if row.group == group:
                     cells = [" ".join(c.replace("|", "\\|").split()) for c in row.cells()]
@@ -112,13 +113,31 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
 
+def _groups(section: str) -> dict[str, str]:
+    """The group blocks of a generated section, by heading; a block without its own run line
+    (the older layout) gets the section's leading run and machine lines."""
+    head, *blocks = re.split(r"(?m)^(?=#### )", section)
+    found = {}
+    for block in blocks:
+        heading, _, body = block.partition("\n")
+        if "Run of " not in body.split("|", 1)[0] and head.strip():
+            body = "\n" + head.strip() + "\n" + body
+        found[heading] = heading + "\n" + body.rstrip() + "\n"
+    return found
+
+
 def write_markdown(path: Path, section: str) -> None:
-    """Replace the generated section of `path` between the markers (append them if absent)."""
+    """Put a run's groups into the generated section of `path` between the markers (appended
+    if absent): its groups replace the same groups, other groups stay as they were."""
     text = path.read_text() if path.exists() else "# Performance\n"
-    block = f"{MARK_BEGIN}\n{section}{MARK_END}"
-    if MARK_BEGIN in text and MARK_END in text:
-        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        text = pattern.sub(lambda _m: block, text, count=1)
+    pattern = re.compile(re.escape(MARK_BEGIN) + "\n?(.*?)" + re.escape(MARK_END), re.S)
+    found = pattern.search(text)
+    groups = _groups(found.group(1)) if found else {}
+    groups.update(_groups(section))
+    merged = "\n".join(groups[k] for k in sorted(groups))
+    block = f"{MARK_BEGIN}\n{merged}{MARK_END}"
+    if found:
+        text = text[: found.start()] + block + text[found.end() :]
     else:
         text = text.rstrip() + "\n\n## Results\n\n" + block + "\n"
     path.write_text(text)
