@@ -40,6 +40,25 @@ def test_markdown_section_is_replaced_not_appended(tmp_path: Path) -> None:
     assert "| f | 1.00 ms |" not in text
 
 
+def test_a_run_of_some_benchmarks_keeps_the_other_groups(tmp_path: Path) -> None:
+    """`--only figures` replaces the figures group and keeps the others, each with its run."""
+    doc = tmp_path / "performance.md"
+    first = Report(
+        started_at="run-1", rows=[Row("1. a", "x", 1.0, "ms"), Row("3. b", "y", 1.0, "ms")]
+    )
+    write_markdown(doc, first.table())
+    second = Report(started_at="run-2", rows=[Row("3. b", "y", 2.0, "ms")])
+    write_markdown(doc, second.table())
+    text = doc.read_text()
+    a, b = text.index("#### 1. a"), text.index("#### 3. b")
+    assert a < b
+    assert "Run of run-1" in text[a:b]
+    assert "| x | 1.00 ms |" in text[a:b]
+    assert "Run of run-2" in text[b:]
+    assert "| y | 2.00 ms |" in text[b:]
+    assert "| y | 1.00 ms |" not in text
+
+
 def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
     """All four benchmarks run end to end against real Mosquitto and PostgreSQL."""
     out, doc = tmp_path / "performance.json", tmp_path / "performance.md"
