@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from welfare.bench.results import MARK_BEGIN, MARK_END, Report, Row, write_markdown
+from welfare.bench.results import MARK_BEGIN, MARK_END, Report, Row, merge_json, write_markdown
 from welfare.cli import main
 
 _ROW_KEYS = {
@@ -57,6 +57,14 @@ def test_a_run_of_some_benchmarks_keeps_the_other_groups(tmp_path: Path) -> None
     assert "Run of run-2" in text[b:]
     assert "| y | 2.00 ms |" in text[b:]
     assert "| y | 1.00 ms |" not in text
+    # The JSON keeps the other benchmarks' rows and details the same way.
+    out = tmp_path / "performance.json"
+    first.details = {"a": {"n": 1}, "step_wall_s": {"a": 1.0, "b": 1.0}}
+    out.write_text(merge_json(out, first))
+    second.details = {"b": {"n": 2}, "step_wall_s": {"b": 2.0}}
+    data = json.loads(merge_json(out, second))
+    assert [(r["group"], r["value"]) for r in data["rows"]] == [("1. a", 1.0), ("3. b", 2.0)]
+    assert data["details"] == {"a": {"n": 1}, "b": {"n": 2}, "step_wall_s": {"a": 1.0, "b": 2.0}}
 
 
 def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:

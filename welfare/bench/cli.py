@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from welfare.bench.results import Report, Row, machine_info, write_markdown
+from welfare.bench.results import Report, Row, machine_info, merge_json, write_markdown
 
 _LOG = logging.getLogger(__name__)
 BENCHMARKS = ("ingest", "edge", "figures", "face")
@@ -67,10 +67,9 @@ def _bench(args: argparse.Namespace) -> int:
     out: Path | None = args.out or (None if args.quick else Path("docs/performance.json"))
     doc: Path | None = args.doc or (None if args.quick else Path("docs/performance.md"))
     report = run(quick=bool(args.quick), only=only, figures_events=args.figures_events)
-    text = report.to_json()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+        out.write_text(merge_json(out, report) + "\n")
     if doc is not None:
         write_markdown(doc, report.table())
     print(report.table())

@@ -113,6 +113,28 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
 
+def merge_json(path: Path, report: Report) -> str:
+    """The report as JSON, keeping the rows and details of benchmarks it did not run from the
+    file at `path` (a run with --only), as write_markdown keeps their groups."""
+    data = json.loads(report.to_json())
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    if not isinstance(old, dict):
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    ran = {row["group"] for row in data["rows"]}
+    kept = [row for row in old.get("rows", []) if row.get("group") not in ran]
+    data["rows"] = kept + data["rows"]
+    for key, value in old.get("details", {}).items():
+        mine = data["details"].get(key)
+        if isinstance(mine, dict) and isinstance(value, dict):
+            data["details"][key] = {**value, **mine}  # e.g. each benchmark's wall time
+        else:
+            data["details"].setdefault(key, value)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
 def _groups(section: str) -> dict[str, str]:
     """The group blocks of a generated section, by heading; a block without its own run line
     (the older layout) gets the section's leading run and machine lines."""
