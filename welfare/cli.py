@@ -20,6 +20,7 @@ COMPONENT_CLIS = (
     "welfare.fleet",
     "welfare.provision",
     "welfare.bench.cli",
+    "welfare.forms",
 )
 
 

@@ -286,12 +286,11 @@ def run(args: argparse.Namespace) -> int:
         figures = _get_json(f"{base}/api/v1/figures/daily?start={day}", token)
         _print_figures(figures, day)
         month = _report_month(base, day, token)
+        shown = ("unique_persons", "person_visits", "cases")
         day_totals = {
-            f["facility_id"]: {k: f[k] for k in ("unique_persons", "person_visits", "cases")}
-            for f in figures
-            if f["program_id"] is None
+            f["facility_id"]: {k: f[k] for k in shown} for f in figures if f["program_id"] is None
         }
-        if all(day_totals.get(fid) == month[fid] for fid in day_totals):
+        if all(day_totals.get(fid) == {k: month[fid][k] for k in shown} for fid in day_totals):
             print(f"\nthe quarterly report's {day:%Y-%m} column shows the same figures")
         else:
             print(f"\nthe quarterly report's {day:%Y-%m} column also counts other days")

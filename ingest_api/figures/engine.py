@@ -1,86 +1,44 @@
 """The figures engine: the one definition of unique persons, person-visits and cases.
 
 Every figure anyone sees — the overview page, the API, the quarterly report, the statistics,
-the demo — is counted here, from the rollups, by each program's counting rule (data in
-`counting_rules`): unique persons are counted distinct over the whole period and group (never
-added up across months or programs), person-visits and cases follow the rule's units, and
-session-day cases OR the day masks of a program's month before counting the days. Programs whose
-rule is not `in_figures` (one-off public events, per-program publicity) never count.
+the demo — is counted here, by each program's counting rule (data in `counting_rules`): unique
+persons are counted distinct over the whole period and group (never added up across months or
+programs), person-visits and cases follow the rule's units, and session-day cases OR the day
+masks of a program's month before counting the days. Programs whose rule is not `in_figures`
+(one-off public events, per-program publicity) never count.
 
-Whole months are read from the month × program × person rollup; any other span of days (one
-day on the overview page, say) from the day × program × person rollup, folded into the same
-month-shaped rows, so both give the same numbers for the same days.
+The rows counted are month × program × person rows (cube.py's slabs). Whole months come from the
+month rollup, kept in memory per (facility, month) and reloaded only when the refresh renews
+that month (so closed months are read once); the raw rows (checks, benchmarks) and any other
+span of days (the day rollup folded per period) are loaded per request. All of them are merged
+by the same code below, in one pass per grouping.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Final, LiteralString
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from pyroaring import BitMap
 
-from ingest_api.figures.const import DAY_SOURCES, DIMS, MONTH_SOURCES, Dim, Source
+from ingest_api.figures.const import DAY_SOURCES, DIMS, Dim, Source
+from ingest_api.figures.cube import PERSON_DIMS, Dictionary, Slab, cached_slabs, load_rows
 from ingest_api.figures.models import FigureRow
 
-# Column expressions of each dimension over the joined rows (aliases in _BASE).
-_DIM_EXPR: Final[dict[str, LiteralString]] = {
-    "period": "r.period_label",
-    "facility": "p.facility_id",
-    "function": "p.function",
-    "business_area": "p.business_area",
-    "unit_business": "p.unit_business",
-    "program": "p.program_id",
-    "month": "to_char(r.month, 'YYYY-MM')",
-    "quarter": "to_char(r.month, 'YYYY') || '-Q' || extract(quarter FROM r.month)::text",
-    "year": "to_char(r.month, 'YYYY')",
-    # 'unknown' is figures.const.UNKNOWN (a literal here: the expressions are constant SQL).
-    "gender": "coalesce(pe.gender, 'unknown')",
-    "age_band": "coalesce(pe.age_band, figures_age_band(pe.birth_month, r.as_of), 'unknown')",
-    "neighbourhood": "coalesce(pe.neighbourhood, 'unknown')",
-    "fee_type": "coalesce(en.fee_type, p.fee_type)",
-}
+_TIME_DIMS: Final = ("period", "month", "quarter", "year")
+_PROGRAM_DIMS: Final = ("facility", "function", "business_area", "unit_business", "program")
 
-# The periods, as a relation the rows are joined to.
-_PERIODS: Final[LiteralString] = """
-unnest(%(labels)s::text[], %(firsts)s::date[], %(lasts)s::date[], %(asofs)s::date[])
-    AS per(label, first_day, last_day, as_of)"""
-
-# Month-shaped rows of whole-month periods: straight from the month rollup.
-_MONTH_ROWS: Final[LiteralString] = """
-SELECT per.label AS period_label, per.as_of, m.facility_id, m.month, m.program_id,
-       m.person_ref, m.days, m.attendances, m.day_mask
-FROM {source} AS m
-JOIN {periods} ON m.month BETWEEN per.first_day AND per.last_day
-WHERE m.month BETWEEN %(lo)s AND %(hi)s
-"""
-
-# Month-shaped rows of any spans of days: the day rollup folded per period, month and person.
-_DAY_ROWS: Final[LiteralString] = """
-SELECT per.label AS period_label, per.as_of, d.facility_id,
-       date_trunc('month', d.service_date::timestamp)::date AS month, d.program_id,
-       d.person_ref, count(*)::integer AS days, sum(d.attendances)::integer AS attendances,
-       bit_or(1 << (extract(day FROM d.service_date)::integer - 1))::integer AS day_mask
-FROM {source} AS d
-JOIN {periods} ON d.service_date BETWEEN per.first_day AND per.last_day
-WHERE d.service_date BETWEEN %(lo)s AND %(hi)s
-GROUP BY per.label, per.as_of, d.facility_id, 4, d.program_id, d.person_ref
-"""
-
-_BASE: Final[LiteralString] = """
-SELECT {dims},
-       r.program_id AS _program, r.month AS _month, r.days, r.attendances, r.day_mask,
-       cr.visit_unit, cr.case_unit, cr.counts_unique,
-       coalesce(pe.person_id, r.person_ref) AS person_key
-FROM ({rows}) AS r
-JOIN programs AS p ON p.program_id = r.program_id
+# The programs that count, in the scope: the counting rule is data (counting_rules).
+_PROGRAMS: Final[LiteralString] = """
+SELECT p.program_id, p.facility_id, p.function, p.business_area, p.unit_business, p.fee_type,
+       cr.visit_unit, cr.case_unit, cr.counts_unique
+FROM programs AS p
 JOIN counting_rules AS cr ON cr.rule_id = p.rule_id AND cr.in_figures
-LEFT JOIN figures_persons AS pe ON pe.person_ref = r.person_ref
-LEFT JOIN enrolments AS en ON en.member_ref = r.person_ref AND en.program_id = r.program_id
 WHERE (%(facility)s::text IS NULL OR p.facility_id = %(facility)s)
   AND (%(function)s::text IS NULL OR p.function = %(function)s)
   AND (%(business_area)s::text IS NULL OR p.business_area = %(business_area)s)
@@ -88,37 +46,24 @@ WHERE (%(facility)s::text IS NULL OR p.facility_id = %(facility)s)
   AND (%(program)s::text IS NULL OR p.program_id = %(program)s)
 """
 
-# Several groupings in one pass over the rows (GROUPING SETS); `gid` tells the groupings apart.
-_QUERY: Final[LiteralString] = """
-WITH base AS ({base}),
-per_program_month AS (
-    SELECT {keys}, GROUPING({keys}) AS gid, bit_count(bit_or(day_mask)::bit(32)) AS n
-    FROM base WHERE case_unit = 'session_day'
-    GROUP BY GROUPING SETS ({session_sets})
-),
-session_days AS (
-    SELECT gid, {keys}, sum(n)::bigint AS n FROM per_program_month GROUP BY gid, {keys}
-),
-per_person AS (
-    -- One row per grouping and person first: unique persons are then a plain count, which
-    -- hashes instead of sorting for count(DISTINCT …).
-    SELECT {keys}, GROUPING({keys}) AS gid, bool_or(counts_unique) AS counted,
-           sum(CASE visit_unit WHEN 'member_day' THEN days
-                               WHEN 'attendance' THEN attendances ELSE 0 END) AS visits,
-           sum(CASE case_unit WHEN 'member_day' THEN days
-                              WHEN 'attendance' THEN attendances ELSE 0 END) AS cases
-    FROM base
-    GROUP BY GROUPING SETS ({person_sets})
-),
-agg AS (
-    SELECT gid, {keys}, count(*) FILTER (WHERE counted) AS unique_persons,
-           coalesce(sum(visits), 0) AS person_visits, coalesce(sum(cases), 0) AS other_cases
-    FROM per_person
-    GROUP BY gid, {keys}
-)
-SELECT agg.gid, {agg_keys}, agg.unique_persons, agg.person_visits,
-       agg.other_cases + coalesce(s.n, 0) AS cases
-FROM agg LEFT JOIN session_days AS s ON s.gid = agg.gid {join}
+# Month-shaped rows of whole months straight from the raw rows (the reference for checks and
+# benchmarks; the rollup's are cached in cube.py).
+_RAW_MONTH_ROWS: Final[LiteralString] = """
+SELECT * FROM figures_raw_member_month
+WHERE month BETWEEN %(lo)s AND %(hi)s AND program_id = ANY(%(programs)s)
+"""
+
+# Month-shaped rows of any spans of days: the day rows folded per period, month and person.
+_DAY_ROWS: Final[LiteralString] = """
+SELECT per.label AS period_label, d.facility_id,
+       date_trunc('month', d.service_date::timestamp)::date AS month, d.program_id,
+       d.person_ref, count(*)::integer AS days, sum(d.attendances)::integer AS attendances,
+       bit_or(1 << (extract(day FROM d.service_date)::integer - 1))::integer AS day_mask
+FROM {source} AS d
+JOIN unnest(%(labels)s::text[], %(firsts)s::date[], %(lasts)s::date[])
+    AS per(label, first_day, last_day) ON d.service_date BETWEEN per.first_day AND per.last_day
+WHERE d.service_date BETWEEN %(lo)s AND %(hi)s AND d.program_id = ANY(%(programs)s)
+GROUP BY per.label, d.facility_id, 3, d.program_id, d.person_ref
 """
 
 
@@ -202,21 +147,149 @@ def compute(
     scope: Scope | None = None,
     source: Source = "rollup",
 ) -> list[FigureRow]:
-    """The three figures of every group of `dims` in each period ('period' tells them apart)."""
+    """The figures of every group of `dims` in each period ('period' tells them apart)."""
     found = compute_sets(conn, periods=periods, sets=[tuple(dims)], scope=scope, source=source)
     return found[tuple(dims)]
 
 
-def _keys(names: Sequence[str], prefix: str | None = None) -> sql.Composable:
-    """A comma-separated list of (optionally qualified) column names."""
-    if prefix is None:
-        return sql.SQL(", ").join(sql.Identifier(n) for n in names)
-    return sql.SQL(", ").join(sql.Identifier(prefix, n) for n in names)
+@dataclass(frozen=True, slots=True)
+class _Program:
+    """What counting needs of a program: its place in the hierarchy and its rule."""
+
+    values: dict[str, str]  # facility, function, business_area, unit_business, program
+    fee_type: str
+    visit_unit: str
+    case_unit: str
+    counts_unique: bool
 
 
-def _sets(groupings: Sequence[Sequence[str]]) -> sql.Composable:
-    """The GROUPING SETS list of several groupings."""
-    return sql.SQL(", ").join(sql.SQL("({})").format(_keys(g)) for g in groupings)
+@dataclass
+class _Base:
+    """One program and one combination of person values (and of the time values asked for)
+    within a period: the first merge of the slabs' marginals, shared by every grouping."""
+
+    program: int
+    labels: tuple[str, ...]
+    time: tuple[str, ...]
+    bitmaps: list[BitMap] = field(default_factory=list)
+    visits: int = 0
+    cases: int = 0
+    sessions: dict[date, int] = field(default_factory=dict)  # this program's days, by month
+    operating: dict[date, int] = field(default_factory=dict)
+
+    def persons(self) -> BitMap | None:
+        """The distinct persons counted (None when the program counts no unique persons)."""
+        if not self.bitmaps:
+            return None
+        if len(self.bitmaps) > 1:
+            self.bitmaps = [BitMap.union(*self.bitmaps)]
+        return self.bitmaps[0]
+
+
+@dataclass
+class _Group:
+    """What one group of a grouping has gathered: person sets, sums and day masks."""
+
+    persons: list[BitMap] = field(default_factory=list)
+    visits: int = 0
+    cases: int = 0
+    operating: dict[date, int] = field(default_factory=dict)
+
+
+def _time_value(dim: str, period: Period, month: date) -> str:
+    """The value of a time dimension for a slab's month within a period."""
+    if dim == "period":
+        return period.label
+    if dim == "month":
+        return f"{month:%Y-%m}"
+    if dim == "quarter":
+        return f"{month.year}-Q{(month.month - 1) // 3 + 1}"
+    return str(month.year)
+
+
+def _load_programs(conn: psycopg.Connection[Any], scope: Scope) -> dict[str, _Program]:
+    """The programs that count in `scope`, by id."""
+    params = {
+        "facility": scope.facility_id,
+        "function": scope.function,
+        "business_area": scope.business_area,
+        "unit_business": scope.unit_business,
+        "program": scope.program_id,
+    }
+    found = {}
+    for pid, fid, function, area, unit, fee, visit, case, unique in conn.execute(_PROGRAMS, params):
+        found[pid] = _Program(
+            values={
+                "facility": fid,
+                "function": function,
+                "business_area": area,
+                "unit_business": unit,
+                "program": pid,
+            },
+            fee_type=fee,
+            visit_unit=visit,
+            case_unit=case,
+            counts_unique=bool(unique),
+        )
+    return found
+
+
+def _months_of(period: Period) -> list[date]:
+    """The first days of the months a period touches."""
+    months = []
+    month = period.first_month
+    while month <= period.last_month:
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _slabs(
+    conn: psycopg.Connection[Any],
+    *,
+    periods: Sequence[Period],
+    programs: dict[str, _Program],
+    source: Source,
+) -> tuple[Dictionary, list[list[Slab]]]:
+    """The slabs each period is counted from: the cached rollup months, or loaded rows."""
+    lo = min(p.first_day for p in periods)
+    hi = max(p.last_day for p in periods)
+    if all(p.whole_months for p in periods):
+        if source == "rollup":
+            dictionary, by_month = cached_slabs(
+                conn, first_month=lo.replace(day=1), last_month=hi.replace(day=1)
+            )
+        else:
+            dictionary = Dictionary()
+            loaded = load_rows(
+                conn,
+                rows=sql.SQL(_RAW_MONTH_ROWS),
+                group_cols=("month",),
+                params={"lo": lo, "hi": hi, "programs": list(programs)},
+                dictionary=dictionary,
+            )
+            by_month = {key[0]: [slab] for key, slab in loaded.items()}
+        return dictionary, [
+            [s for m in _months_of(p) for s in by_month.get(m, [])] for p in periods
+        ]
+    dictionary = Dictionary()
+    loaded = load_rows(
+        conn,
+        rows=sql.SQL(_DAY_ROWS).format(source=sql.Identifier(DAY_SOURCES[source])),
+        group_cols=("period_label", "month"),
+        params={
+            "labels": [p.label for p in periods],
+            "firsts": [p.first_day for p in periods],
+            "lasts": [p.last_day for p in periods],
+            "lo": lo,
+            "hi": hi,
+            "programs": list(programs),
+        },
+        dictionary=dictionary,
+    )
+    return dictionary, [
+        [slab for (label, _), slab in sorted(loaded.items()) if label == p.label] for p in periods
+    ]
 
 
 def compute_sets(
@@ -227,81 +300,157 @@ def compute_sets(
     scope: Scope | None = None,
     source: Source = "rollup",
 ) -> dict[tuple[Dim, ...], list[FigureRow]]:
-    """Figures for several groupings at once (one pass; each grouping counted on its own)."""
+    """Figures for several groupings at once, each grouping counted on its own.
+
+    Unique persons are the size of the union of the groups' person sets (never a sum),
+    person-visits and cases add up by each program's rule, and session-day cases and operating
+    days count the bits of the day masks OR-ed per program and month (per month for operating
+    days): exact for any grouping of any periods.
+    """
     result: dict[tuple[Dim, ...], list[FigureRow]] = {tuple(s): [] for s in sets}
     if not periods or not sets:
         return result
     unknown = [d for s in sets for d in s if d not in DIMS]
     if unknown:
         raise ValueError(f"unknown dimensions: {unknown}")
-    scope = scope or Scope()
-    used = [d for d in DIMS if any(d in s for s in sets)]
-    keys = ["_all", *used]
-    # Byte-order collation: grouping keys need equality, not Korean sort order, and it is faster.
-    dims = sql.SQL(", ").join(
-        [
-            sql.SQL("'all' AS _all"),
-            *(
-                sql.SQL('({}) COLLATE "C" AS {}').format(
-                    sql.SQL(_DIM_EXPR[d]),
-                    sql.Identifier(d),
-                )
-                for d in used
-            ),
-        ]
-    )
-    # GROUPING(...) sets a bit for each key a grouping leaves out (first key = highest bit).
-    gids = {
-        sum(1 << (len(keys) - 1 - i) for i, k in enumerate(keys) if k != "_all" and k not in s): s
-        for s in result
-    }
-    whole_months = all(p.whole_months for p in periods)
-    rows = sql.SQL(_MONTH_ROWS if whole_months else _DAY_ROWS).format(
-        source=sql.Identifier((MONTH_SOURCES if whole_months else DAY_SOURCES)[source]),
-        periods=sql.SQL(_PERIODS),
-    )
-    base = sql.SQL(_BASE).format(dims=dims, rows=rows)
-    query = sql.SQL(_QUERY).format(
-        base=base,
-        keys=_keys(keys),
-        person_sets=_sets([["_all", *s, "person_key"] for s in result]),
-        session_sets=_sets([["_all", *s, "_program", "_month"] for s in result]),
-        agg_keys=_keys(keys, "agg"),
-        join=sql.SQL(" ").join(
-            sql.SQL("AND {} IS NOT DISTINCT FROM {}").format(
-                sql.Identifier("s", k), sql.Identifier("agg", k)
+    programs = _load_programs(conn, scope or Scope())
+    if not programs:
+        return result
+    dictionary, period_slabs = _slabs(conn, periods=periods, programs=programs, source=source)
+    by_code: list[_Program | None] = [programs.get(str(pid)) for pid in dictionary.programs.values]
+    wanted = frozenset(i for i, p in enumerate(by_code) if p is not None)
+    # Groupings that split persons alike share their bases: one pass over the marginals each.
+    signatures: dict[tuple[str, ...], list[tuple[Dim, ...]]] = {}
+    for grouping in result:
+        split: tuple[str, ...] = tuple(d for d in PERSON_DIMS if d in grouping)
+        signatures.setdefault(split, []).append(grouping)
+    for person_dims, groupings in signatures.items():
+        time_dims = tuple(d for d in _TIME_DIMS[1:] if any(d in grouping for grouping in groupings))
+        bases = [
+            _bases(
+                person_dims,
+                time_dims,
+                period=period,
+                slabs=slabs,
+                by_code=by_code,
+                wanted=wanted,
+                values=dictionary.values.values,
             )
-            for k in keys
-        ),
-    )
-    params = {
-        "labels": [p.label for p in periods],
-        "firsts": [p.first_day for p in periods],
-        "lasts": [p.last_day for p in periods],
-        "asofs": [p.as_of for p in periods],
-        "lo": min(p.first_day for p in periods),
-        "hi": max(p.last_day for p in periods),
-        "facility": scope.facility_id,
-        "function": scope.function,
-        "business_area": scope.business_area,
-        "unit_business": scope.unit_business,
-        "program": scope.program_id,
+            for period, slabs in zip(periods, period_slabs, strict=True)
+        ]
+        for grouping in groupings:
+            result[grouping] = _rows(
+                grouping, time_dims=time_dims, periods=periods, bases=bases, by_code=by_code
+            )
+    return result
+
+
+def _bases(
+    person_dims: tuple[str, ...],
+    time_dims: tuple[str, ...],
+    *,
+    period: Period,
+    slabs: list[Slab],
+    by_code: list[_Program | None],
+    wanted: frozenset[int],
+    values: list[str | None],
+) -> list[_Base]:
+    """A period's marginals merged per program, person values and time values."""
+    fee_at = person_dims.index("fee_type") if "fee_type" in person_dims else -1
+    found: dict[tuple[tuple[str, ...], int, tuple[str, ...]], _Base] = {}
+    for slab in slabs:
+        if wanted.isdisjoint(slab.programs):
+            continue
+        month = slab.month
+        time = tuple(_time_value(d, period, month) for d in time_dims)
+        for e in slab.marginal(person_dims, period.as_of):
+            program = by_code[e.program]
+            if program is None:
+                continue
+            labels = tuple(str(values[v]) for v in e.values)
+            if fee_at >= 0 and values[e.values[fee_at]] is None:  # the program's own fee type
+                labels = (*labels[:fee_at], program.fee_type, *labels[fee_at + 1 :])
+            key = (time, e.program, labels)
+            base = found.get(key)
+            if base is None:
+                base = found[key] = _Base(e.program, labels, time)
+            if program.counts_unique:
+                base.bitmaps.append(e.persons)
+            if program.visit_unit == "member_day":
+                base.visits += e.days
+            elif program.visit_unit == "attendance":
+                base.visits += e.attendances
+            if program.case_unit == "member_day":
+                base.cases += e.days
+            elif program.case_unit == "attendance":
+                base.cases += e.attendances
+            elif program.case_unit == "session_day":
+                base.sessions[month] = base.sessions.get(month, 0) | e.mask
+            base.operating[month] = base.operating.get(month, 0) | e.mask
+    bases = list(found.values())
+    for base in bases:
+        # A program's session days of a month all fall in one base: count them here.
+        base.cases += sum(m.bit_count() for m in base.sessions.values())
+    return bases
+
+
+def _rows(
+    grouping: tuple[Dim, ...],
+    *,
+    time_dims: tuple[str, ...],
+    periods: Sequence[Period],
+    bases: list[list[_Base]],
+    by_code: list[_Program | None],
+) -> list[FigureRow]:
+    """One grouping's figure rows, merged from the periods' bases."""
+    person_dims = [d for d in PERSON_DIMS if d in grouping]  # the order of the bases' labels
+    program_dims = [d for d in grouping if d in _PROGRAM_DIMS]
+    mine = [time_dims.index(d) for d in grouping if d in time_dims]
+    # Keys are built as period + time + program + person values, then put in grouping order.
+    built = [
+        *(["period"] if "period" in grouping else []),
+        *(d for d in time_dims if d in grouping),
+        *program_dims,
+        *person_dims,
+    ]
+    order = [built.index(d) for d in grouping]
+    program_part = {
+        code: tuple(p.values[d] for d in program_dims)
+        for code, p in enumerate(by_code)
+        if p is not None
     }
-    with conn.cursor(row_factory=dict_row) as cur:
-        if not conn.autocommit:
-            # Room to sort and hash a city year in memory (this transaction only).
-            cur.execute("SET LOCAL work_mem = '64MB'")
-        found = cur.execute(query, params).fetchall()
-    for r in found:
-        grouping = gids[r["gid"]]
-        result[grouping].append(
-            FigureRow(
-                key={d: str(r[d]) for d in grouping},
-                unique_persons=int(r["unique_persons"]),
-                person_visits=int(r["person_visits"]),
-                cases=int(r["cases"]),
+    groups: dict[tuple[str, ...], _Group] = {}
+    for period, period_bases in zip(periods, bases, strict=True):
+        head = (period.label,) if "period" in grouping else ()
+        for base in period_bases:
+            full = (
+                head + tuple(base.time[i] for i in mine) + program_part[base.program] + base.labels
+            )
+            key = tuple(full[i] for i in order)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+            persons = base.persons()
+            if persons is not None:
+                group.persons.append(persons)
+            group.visits += base.visits
+            group.cases += base.cases
+            for month, mask in base.operating.items():
+                group.operating[month] = group.operating.get(month, 0) | mask
+    rows = []
+    for key, group in groups.items():
+        if len(group.persons) > 1:
+            unique = len(BitMap.union(*group.persons))
+        else:
+            unique = len(group.persons[0]) if group.persons else 0
+        rows.append(
+            FigureRow.model_construct(
+                key=dict(zip(grouping, key, strict=True)),
+                unique_persons=unique,
+                person_visits=group.visits,
+                cases=group.cases,
+                operating_days=sum(m.bit_count() for m in group.operating.values()),
             )
         )
-    for rows_of_set in result.values():
-        rows_of_set.sort(key=lambda row: tuple(row.key.values()))
-    return result
+    rows.sort(key=lambda row: tuple(row.key.values()))
+    return rows

@@ -17,11 +17,12 @@ class _Model(BaseModel):
 
 
 class Figures(_Model):
-    """The three figures of one cell."""
+    """The three figures of one cell, and the days anything in it took place."""
 
     unique_persons: int = 0
     person_visits: int = 0
     cases: int = 0
+    operating_days: int = Field(default=0, description="Service days with any attendance.")
 
 
 class FigureRow(_Model):
@@ -31,13 +32,15 @@ class FigureRow(_Model):
     unique_persons: int
     person_visits: int
     cases: int
+    operating_days: int = Field(default=0, description="Service days with any attendance.")
 
     def figures(self) -> Figures:
-        """The three figures without the key."""
+        """The figures without the key."""
         return Figures(
             unique_persons=self.unique_persons,
             person_visits=self.person_visits,
             cases=self.cases,
+            operating_days=self.operating_days,
         )
 
 
@@ -49,6 +52,7 @@ class FacilityFigures(_Model):
     unique_persons: int
     person_visits: int
     cases: int
+    operating_days: int = 0
 
 
 class Block(_Model):
@@ -60,6 +64,9 @@ class Block(_Model):
     paid: Figures = Field(default_factory=Figures)
     reduced: Figures = Field(default_factory=Figures)
     free: Figures = Field(default_factory=Figures)
+    daily_average: float | None = Field(
+        default=None, description="일평균: person-visits per operating day (one decimal)."
+    )
 
 
 class Achievement(_Model):
@@ -74,6 +81,7 @@ class ReportRow(_Model):
     """One row of the quarterly report: a hierarchy node with its periods' blocks."""
 
     level: Literal["total", "facility", "function", "business_area", "unit_business", "program"]
+    item_no: str = Field(default="", description="연번: 1 / 1-2 / 1-2-3 / 1-2-3-4 down the tree.")
     facility_id: str | None = None
     function: str | None = None
     business_area: str | None = None
@@ -81,10 +89,24 @@ class ReportRow(_Model):
     program_id: str | None = None
     label: str
     fee_type: str | None = None
+    team: str = Field(default="", description="팀명 (shared by every program below, else empty).")
+    manager: str = Field(default="", description="담당자 (likewise).")
+    indicator: str = Field(default="", description="실적 산정 지표 (programs).")
+    operating_form: str = Field(default="", description="운영형태 (likewise).")
+    programs: int = Field(default=0, description="프로그램 수: programs that count, below.")
     periods: dict[str, Block]
     target: Targets
     year_to_date: Figures
     achievement: Achievement
+
+
+class MonthFigures(_Model):
+    """One month of the report's total row (the chart of the months against the targets)."""
+
+    month: str
+    unique_persons: int = 0
+    person_visits: int = 0
+    cases: int = 0
 
 
 class QuarterlyReport(_Model):
@@ -100,6 +122,9 @@ class QuarterlyReport(_Model):
     first_day: date
     last_day: date
     rows: list[ReportRow]
+    monthly: list[MonthFigures] = Field(
+        default_factory=list, description="The total row's months, January to the quarter's end."
+    )
 
 
 class CountRow(_Model):

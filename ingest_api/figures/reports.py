@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from ingest_api.figures.models import (
     Achievement,
     Block,
     FacilityFigures,
+    MonthFigures,
     QuarterlyReport,
     ReportRow,
 )
@@ -45,6 +47,10 @@ class _ProgramInfo:
     unit_business: str
     fee_type: str
     targets: Targets
+    team: str = ""
+    manager: str = ""
+    indicator: str = ""
+    operating_form: str = ""
 
 
 def _programs(
@@ -53,7 +59,9 @@ def _programs(
     """The programs that count in figures, with their targets for the year."""
     rows = conn.execute(
         "SELECT p.program_id, p.facility_id, p.name, p.function, p.business_area,"
-        " p.unit_business, p.fee_type, t.unique_persons, t.person_visits, t.cases"
+        " p.unit_business, p.fee_type, t.unique_persons, t.person_visits, t.cases,"
+        " t.unique_persons_male, t.unique_persons_female, p.team, p.manager, p.indicator,"
+        " p.operating_form"
         " FROM programs p JOIN counting_rules r ON r.rule_id = p.rule_id AND r.in_figures"
         " LEFT JOIN program_targets t ON t.program_id = p.program_id AND t.year = %s"
         " WHERE %s::text IS NULL OR p.facility_id = %s"
@@ -69,7 +77,17 @@ def _programs(
             business_area=r[4],
             unit_business=r[5],
             fee_type=r[6],
-            targets=Targets(unique_persons=r[7], person_visits=r[8], cases=r[9]),
+            targets=Targets(
+                unique_persons=r[7],
+                person_visits=r[8],
+                cases=r[9],
+                unique_persons_male=r[10],
+                unique_persons_female=r[11],
+            ),
+            team=r[12],
+            manager=r[13],
+            indicator=r[14],
+            operating_form=r[15],
         )
         for r in rows
     ]
@@ -78,12 +96,19 @@ def _programs(
 def _node_targets(conn: psycopg.Connection[Any], *, year: int) -> dict[tuple[str, str], Targets]:
     """Explicit targets of hierarchy nodes, by (facility or '*', node)."""
     rows = conn.execute(
-        "SELECT facility_id, node, unique_persons, person_visits, cases FROM node_targets"
-        " WHERE year = %s",
+        "SELECT facility_id, node, unique_persons, person_visits, cases, unique_persons_male,"
+        " unique_persons_female FROM node_targets WHERE year = %s",
         (year,),
     ).fetchall()
     return {
-        (r[0], r[1]): Targets(unique_persons=r[2], person_visits=r[3], cases=r[4]) for r in rows
+        (r[0], r[1]): Targets(
+            unique_persons=r[2],
+            person_visits=r[3],
+            cases=r[4],
+            unique_persons_male=r[5],
+            unique_persons_female=r[6],
+        )
+        for r in rows
     }
 
 
@@ -91,7 +116,7 @@ def _sum_targets(explicit: Targets | None, children: list[_ProgramInfo]) -> Targ
     """A node's target: explicit where set; else the sum of its programs' for visits and cases.
 
     Unique persons are never summed (a person in two programs is one person), so a node has a
-    unique-person target only when one was set for it.
+    unique-person target (in all, or by gender) only when one was set for it.
     """
 
     def total(name: str) -> int | None:
@@ -107,7 +132,15 @@ def _sum_targets(explicit: Targets | None, children: list[_ProgramInfo]) -> Targ
             else total("person_visits")
         ),
         cases=explicit.cases if explicit and explicit.cases is not None else total("cases"),
+        unique_persons_male=explicit.unique_persons_male if explicit else None,
+        unique_persons_female=explicit.unique_persons_female if explicit else None,
     )
+
+
+def _shared(children: list[_ProgramInfo], name: str) -> str:
+    """A text every program below has in common (team, manager, …), else empty."""
+    values = {getattr(p, name) for p in children}
+    return values.pop() if len(values) == 1 else ""
 
 
 def _rate(actual: int, target: int | None) -> float | None:
@@ -149,9 +182,29 @@ def build_quarterly_report(
         if facility_id is not None
         else ("total", "facility", "function", "business_area", "unit_business")
     )
-    cells = _cells(
-        conn, periods=periods, levels=levels, scope=Scope(facility_id=facility_id), source=source
-    )
+    scope = Scope(facility_id=facility_id)
+    cells = _cells(conn, periods=periods, levels=levels, scope=scope, source=source)
+    months = [
+        Period.months(f"{year}-{m:02d}", date(year, m, 1), date(year, m, 1))
+        for m in range(1, 3 * quarter + 1)
+    ]
+    by_month = {
+        r.key["period"]: r
+        for r in compute_sets(conn, periods=months, sets=[("period",)], scope=scope, source=source)[
+            ("period",)
+        ]
+    }
+    monthly = [
+        MonthFigures(
+            month=p.label,
+            **(
+                by_month[p.label].figures().model_dump(exclude={"operating_days"})
+                if p.label in by_month
+                else {}
+            ),
+        )
+        for p in months
+    ]
     rows: list[ReportRow] = []
     owner = facility_id or CITY
 
@@ -164,18 +217,28 @@ def build_quarterly_report(
         fee: str | None = None,
         target_owner: str = owner,
         info: dict[str, str | None] | None = None,
+        item_no: str = "",
     ) -> None:
         if level == "program":
             target = children[0].targets
         else:
             target = _sum_targets(explicit.get((target_owner, node)), children)
         blocks = {p.label: cells.get((level, key, p.label), Block()) for p in periods[:4]}
+        for block in blocks.values():
+            days = block.total.operating_days
+            block.daily_average = round(block.total.person_visits / days, 1) if days else None
         ytd = cells.get((level, key, periods[4].label), Block()).total
         rows.append(
             ReportRow(
                 level=level,
+                item_no=item_no,
                 label=label,
                 fee_type=fee,
+                team=_shared(children, "team"),
+                manager=_shared(children, "manager"),
+                indicator=_shared(children, "indicator") if level == "program" else "",
+                operating_form=_shared(children, "operating_form"),
+                programs=len(children),
                 periods=blocks,
                 target=target,
                 year_to_date=ytd,
@@ -214,9 +277,8 @@ def build_quarterly_report(
     )
     for p in programs:
         tree[p.function][p.business_area][p.unit_business].append(p)
-    for function in Function:
-        if function not in tree:
-            continue
+    present = [f for f in Function if f in tree]
+    for f_no, function in enumerate(present, start=1):
         in_function = [p for a in tree[function].values() for u in a.values() for p in u]
         add(
             "function",
@@ -225,8 +287,9 @@ def build_quarterly_report(
             in_function,
             f"function:{function}",
             info={"facility_id": facility_id, "function": function.value},
+            item_no=str(f_no),
         )
-        for area in sorted(tree[function]):
+        for a_no, area in enumerate(sorted(tree[function]), start=1):
             in_area = [p for u in tree[function][area].values() for p in u]
             add(
                 "business_area",
@@ -239,8 +302,9 @@ def build_quarterly_report(
                     "function": function.value,
                     "business_area": area,
                 },
+                item_no=f"{f_no}-{a_no}",
             )
-            for unit in sorted(tree[function][area]):
+            for u_no, unit in enumerate(sorted(tree[function][area]), start=1):
                 in_unit = tree[function][area][unit]
                 unit_info: dict[str, str | None] = {
                     "facility_id": facility_id,
@@ -255,10 +319,11 @@ def build_quarterly_report(
                     in_unit,
                     f"unit:{function}/{area}/{unit}",
                     info=unit_info,
+                    item_no=f"{f_no}-{a_no}-{u_no}",
                 )
                 if "program" not in levels:
                     continue
-                for p in in_unit:
+                for p_no, p in enumerate(in_unit, start=1):
                     add(
                         "program",
                         (p.program_id,),
@@ -267,6 +332,7 @@ def build_quarterly_report(
                         f"program:{p.program_id}",
                         fee=p.fee_type,
                         info={**unit_info, "program_id": p.program_id},
+                        item_no=f"{f_no}-{a_no}-{u_no}-{p_no}",
                     )
     first = periods[3].first_day
     last = periods[3].last_day
@@ -284,6 +350,7 @@ def build_quarterly_report(
         first_day=first,
         last_day=last,
         rows=rows,
+        monthly=monthly,
     )
 
 

@@ -32,7 +32,10 @@ def pending(conn: psycopg.Connection[Any]) -> bool:
     """Whether a refresh has anything to do (TimescaleDB tracks its own invalidations)."""
     if uses_timescale(conn):
         return True
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM figures_dirty)").fetchone()
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM figures_dirty) OR EXISTS (SELECT 1 FROM figures_delta)"
+        " OR EXISTS (SELECT 1 FROM figures_dirty_refs)"
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -46,96 +49,220 @@ def refresh(conn: psycopg.Connection[Any]) -> RefreshResult:
     previous = conn.autocommit
     conn.autocommit = True
     try:
-        if uses_timescale(conn):
-            # refresh_continuous_aggregate cannot run inside a transaction block; a NULL window
-            # means every invalidated range, so late rows of old days are recounted too.
-            for name in _CAGGS:
-                conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (name,))
-            return RefreshResult("timescaledb", 0, 0, time.perf_counter() - started)
+        timescale = uses_timescale(conn)
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
-            days, months = _refresh_postgres(conn)
+            days, months = _refresh_timescale(conn) if timescale else _refresh_postgres(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
-        return RefreshResult("postgres", days, months, time.perf_counter() - started)
+        path = "timescaledb" if timescale else "postgres"
+        return RefreshResult(path, days, months, time.perf_counter() - started)
     finally:
         conn.autocommit = previous
 
 
 def _refresh_postgres(conn: psycopg.Connection[Any]) -> tuple[int, int]:
-    """Recount the dirty (facility, day)s and their months; returns how many of each."""
+    """Recount the dirty (facility, day)s and their months, add the ingest's deltas to the
+    rest, and renew the generations of every month changed; returns (days, months)."""
     with conn.transaction():
-        # One snapshot for the whole refresh: markers committed after it stay for the next
-        # refresh (they are invisible to the DELETE below), so no change is ever missed.
+        # One snapshot for the whole refresh: markers and deltas committed after it stay for
+        # the next refresh (they are invisible to the DELETEs below), so no change is ever
+        # missed, and none is added twice.
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = conn.execute("SELECT max(id) FROM figures_dirty").fetchone()
-        high = row[0] if row else None
-        if high is None:
-            return 0, 0
+        conn.execute("SET LOCAL work_mem = '128MB'")  # sorts of a bulk recount stay in memory
+        row = conn.execute(
+            "SELECT (SELECT max(id) FROM figures_dirty), (SELECT max(id) FROM figures_delta)"
+        ).fetchone()
+        high, delta_high = (row[0], row[1]) if row else (None, None)
         conn.execute(
             "CREATE TEMP TABLE _dirty ON COMMIT DROP AS SELECT DISTINCT facility_id, service_date"
             " FROM figures_dirty WHERE id <= %s",
-            (high,),
+            (high or 0,),
         )
         conn.execute(
             "CREATE TEMP TABLE _dirty_months ON COMMIT DROP AS SELECT DISTINCT facility_id,"
             " date_trunc('month', service_date::timestamp)::date AS month FROM _dirty"
         )
-        conn.execute(
-            "DELETE FROM figures_member_day d USING _dirty x"
-            " WHERE d.facility_id = x.facility_id AND d.service_date = x.service_date"
-        )
+        # Deltas of days recounted from the raw rows are in that recount already.
         conn.execute(
             """
-            INSERT INTO figures_member_day
+            CREATE TEMP TABLE _delta ON COMMIT DROP AS
+            SELECT d.facility_id, d.service_date, d.program_id, d.person_ref,
+                   sum(d.attendances)::integer AS attendances
+            FROM figures_delta d
+            WHERE d.id <= %s AND NOT EXISTS (
+                SELECT 1 FROM _dirty x
+                WHERE x.facility_id = d.facility_id AND x.service_date = d.service_date)
+            GROUP BY d.facility_id, d.service_date, d.program_id, d.person_ref
+            """,
+            (delta_high or 0,),
+        )
+        if high is not None:
+            _recount_days(conn)
+        conn.execute(
+            """
+            INSERT INTO figures_member_day AS m
                 (facility_id, service_date, program_id, person_ref, attendances)
-            SELECT facility_id, service_date, program_id, person_ref, sum(n)::integer
-            FROM (
-                SELECT e.facility_id, e.service_date, e.program_id, e.member_ref AS person_ref,
-                       count(*) AS n
-                FROM attendance_events e
-                JOIN _dirty x ON x.facility_id = e.facility_id
-                             AND x.service_date = e.service_date
-                WHERE e.outcome = 'accepted' AND e.program_id IS NOT NULL
-                  AND e.member_ref IS NOT NULL
-                GROUP BY e.facility_id, e.service_date, e.program_id, e.member_ref
-                UNION ALL
-                SELECT c.facility_id, c.service_date, c.program_id, c.contact_code, 1
-                FROM community_contacts c
-                JOIN _dirty x ON x.facility_id = c.facility_id
-                             AND x.service_date = c.service_date
-                WHERE c.program_id IS NOT NULL
-            ) AS s
-            GROUP BY facility_id, service_date, program_id, person_ref
+            SELECT facility_id, service_date, program_id, person_ref, attendances FROM _delta
+            ON CONFLICT (facility_id, service_date, program_id, person_ref)
+            DO UPDATE SET attendances = m.attendances + EXCLUDED.attendances
             """
         )
-        conn.execute(
-            "DELETE FROM figures_member_month m USING _dirty_months x"
-            " WHERE m.facility_id = x.facility_id AND m.month = x.month"
-        )
+        if high is not None:
+            _recount_months(conn)
+        # Months not recounted take the deltas' days (OR-ed in) and attendances (added).
         conn.execute(
             """
-            INSERT INTO figures_member_month
+            INSERT INTO figures_member_month AS m
                 (facility_id, month, program_id, person_ref, days, attendances, day_mask)
-            SELECT d.facility_id, x.month, d.program_id, d.person_ref, count(*)::integer,
-                   sum(d.attendances)::integer,
-                   bit_or(1 << (extract(day FROM d.service_date)::integer - 1))::integer
-            FROM figures_member_day d
-            JOIN _dirty_months x ON x.facility_id = d.facility_id
-                                AND d.service_date >= x.month
-                                AND d.service_date < (x.month + INTERVAL '1 month')::date
-            GROUP BY d.facility_id, x.month, d.program_id, d.person_ref
+            SELECT facility_id, month, program_id, person_ref,
+                   bit_count(mask::bit(32))::integer, attendances, mask
+            FROM (
+                SELECT d.facility_id, date_trunc('month', d.service_date::timestamp)::date AS month,
+                       d.program_id, d.person_ref, sum(d.attendances)::integer AS attendances,
+                       bit_or(1 << (extract(day FROM d.service_date)::integer - 1)) AS mask
+                FROM _delta d
+                GROUP BY 1, 2, 3, 4
+            ) AS x
+            WHERE NOT EXISTS (
+                SELECT 1 FROM _dirty_months y
+                WHERE y.facility_id = x.facility_id AND y.month = x.month)
+            ON CONFLICT (facility_id, month, program_id, person_ref) DO UPDATE SET
+                day_mask = m.day_mask | EXCLUDED.day_mask,
+                days = bit_count((m.day_mask | EXCLUDED.day_mask)::bit(32))::integer,
+                attendances = m.attendances + EXCLUDED.attendances
             """
         )
         days_row = conn.execute("SELECT count(*) FROM _dirty").fetchone()
+        conn.execute(
+            "INSERT INTO _dirty_months SELECT DISTINCT facility_id,"
+            " date_trunc('month', service_date::timestamp)::date FROM _delta"
+            " EXCEPT SELECT facility_id, month FROM _dirty_months"
+        )
         months_row = conn.execute("SELECT count(*) FROM _dirty_months").fetchone()
-        conn.execute("DELETE FROM figures_dirty WHERE id <= %s", (high,))
+        conn.execute("DELETE FROM figures_dirty WHERE id <= %s", (high or 0,))
+        conn.execute("DELETE FROM figures_delta WHERE id <= %s", (delta_high or 0,))
+        _renew_generations(conn)
         days = int(days_row[0]) if days_row else 0
         conn.execute(
             "INSERT INTO figures_refresh_state (name, refreshed_at, last_dirty_id, days)"
             " VALUES ('member_day', now(), %s, %s) ON CONFLICT (name) DO UPDATE SET"
             " refreshed_at = EXCLUDED.refreshed_at, last_dirty_id = EXCLUDED.last_dirty_id,"
             " days = EXCLUDED.days",
-            (high, days),
+            (high or 0, days),
         )
         return days, int(months_row[0]) if months_row else 0
+
+
+def _recount_days(conn: psycopg.Connection[Any]) -> None:
+    """Recount the day rollup of the dirty (facility, day)s (`_dirty`) from the raw rows."""
+    conn.execute(
+        "DELETE FROM figures_member_day d USING _dirty x"
+        " WHERE d.facility_id = x.facility_id AND d.service_date = x.service_date"
+    )
+    conn.execute(
+        """
+        INSERT INTO figures_member_day
+            (facility_id, service_date, program_id, person_ref, attendances)
+        SELECT facility_id, service_date, program_id, person_ref, sum(n)::integer
+        FROM (
+            SELECT e.facility_id, e.service_date, e.program_id, e.member_ref AS person_ref,
+                   count(*) AS n
+            FROM attendance_events e
+            JOIN _dirty x ON x.facility_id = e.facility_id
+                         AND x.service_date = e.service_date
+            WHERE e.outcome = 'accepted' AND e.program_id IS NOT NULL
+              AND e.member_ref IS NOT NULL
+            GROUP BY e.facility_id, e.service_date, e.program_id, e.member_ref
+            UNION ALL
+            SELECT c.facility_id, c.service_date, c.program_id, c.contact_code, 1
+            FROM community_contacts c
+            JOIN _dirty x ON x.facility_id = c.facility_id
+                         AND x.service_date = c.service_date
+            WHERE c.program_id IS NOT NULL
+        ) AS s
+        GROUP BY facility_id, service_date, program_id, person_ref
+        -- In key order: after a bulk load (every day dirty) the index grows at its end
+        -- instead of taking millions of random inserts.
+        ORDER BY facility_id, service_date, program_id, person_ref
+        """
+    )
+
+
+def _recount_months(conn: psycopg.Connection[Any]) -> None:
+    """Recount the month rollup of the dirty (facility, month)s from the day rollup."""
+    conn.execute(
+        "DELETE FROM figures_member_month m USING _dirty_months x"
+        " WHERE m.facility_id = x.facility_id AND m.month = x.month"
+    )
+    conn.execute(
+        """
+        INSERT INTO figures_member_month
+            (facility_id, month, program_id, person_ref, days, attendances, day_mask)
+        SELECT d.facility_id, x.month, d.program_id, d.person_ref, count(*)::integer,
+               sum(d.attendances)::integer,
+               bit_or(1 << (extract(day FROM d.service_date)::integer - 1))::integer
+        FROM figures_member_day d
+        JOIN _dirty_months x ON x.facility_id = d.facility_id
+                            AND d.service_date >= x.month
+                            AND d.service_date < (x.month + INTERVAL '1 month')::date
+        GROUP BY d.facility_id, x.month, d.program_id, d.person_ref
+        """
+    )
+
+
+def _renew_generations(conn: psycopg.Connection[Any], *, ref_ids: list[int] | None = None) -> None:
+    """Give the recounted months (`_dirty_months`) and the months of persons whose registry
+    data changed (the markers `ref_ids`, or every visible one) a new generation, so every
+    process's figures cube reloads exactly those months.
+
+    On plain PostgreSQL this runs in the refresh's REPEATABLE READ transaction: markers
+    committed after its snapshot stay for the next refresh.
+    """
+    conn.execute(
+        """
+        WITH refs AS (
+            DELETE FROM figures_dirty_refs
+            WHERE %(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[])
+            RETURNING person_ref
+        ),
+        months AS (
+            SELECT facility_id, month FROM _dirty_months
+            UNION
+            SELECT m.facility_id, m.month FROM figures_member_month m
+            WHERE m.person_ref IN (SELECT person_ref FROM refs)
+        )
+        INSERT INTO figures_month_generation (facility_id, month, generation)
+        SELECT facility_id, month, nextval('figures_generation_seq') FROM months
+        ON CONFLICT (facility_id, month) DO UPDATE SET generation = EXCLUDED.generation
+        """,
+        {"ids": ref_ids},
+    )
+
+
+def _refresh_timescale(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+    """Refresh the continuous aggregates, then renew the generations of the changed months.
+
+    The markers are read before the aggregates are refreshed: a marker commits with its rows,
+    so every row behind a marker read here is in the refreshed aggregates, and only the markers
+    read here are deleted afterwards (later ones stay for the next refresh).
+    """
+    markers = conn.execute("SELECT id FROM figures_dirty").fetchall()
+    refs = conn.execute("SELECT id FROM figures_dirty_refs").fetchall()
+    # refresh_continuous_aggregate cannot run inside a transaction block; a NULL window means
+    # every invalidated range, so late rows of old days are recounted too.
+    for name in _CAGGS:
+        conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (name,))
+    ids = [r[0] for r in markers]
+    ref_ids = [r[0] for r in refs]
+    with conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE _dirty_months ON COMMIT DROP AS SELECT DISTINCT facility_id,"
+            " date_trunc('month', service_date::timestamp)::date AS month FROM figures_dirty"
+            " WHERE id = ANY(%s)",
+            (ids,),
+        )
+        _renew_generations(conn, ref_ids=ref_ids)
+        row = conn.execute("SELECT count(*) FROM _dirty_months").fetchone()
+        conn.execute("DELETE FROM figures_dirty WHERE id = ANY(%s)", (ids,))
+    return len(ids), int(row[0]) if row else 0

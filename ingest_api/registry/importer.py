@@ -115,6 +115,24 @@ PROGRAM_HEADERS: dict[str, str] = {
     "kind": "kind",
     "유형": "kind",
     "구분": "kind",
+    "target_male": "target_male",
+    "목표남": "target_male",
+    "목표실인원남": "target_male",
+    "target_female": "target_female",
+    "목표여": "target_female",
+    "목표실인원여": "target_female",
+    "team": "team",
+    "팀명": "team",
+    "담당팀": "team",
+    "부서": "team",
+    "manager": "manager",
+    "담당자": "manager",
+    "indicator": "indicator",
+    "실적산정지표": "indicator",
+    "실적_산정_지표": "indicator",
+    "산정지표": "indicator",
+    "operating_form": "operating_form",
+    "운영형태": "operating_form",
 }
 REQUIRED: dict[Kind, tuple[str, ...]] = {
     "members": ("member_ref", "display_name"),
@@ -335,6 +353,12 @@ _PROGRAM_PARSERS: dict[str, Callable[[Any], Any]] = {
     "target_unique": _int,
     "target_visits": _int,
     "target_cases": _int,
+    "target_male": _int,
+    "target_female": _int,
+    "team": _text,
+    "manager": _text,
+    "indicator": _text,
+    "operating_form": _text,
     "kind": lambda v: _choice(v, _KIND, "kind"),
 }
 _SCHEDULE_PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -564,6 +588,8 @@ def _program_model(
             unique_persons=v.get("target_unique"),
             person_visits=v.get("target_visits"),
             cases=v.get("target_cases"),
+            unique_persons_male=v.get("target_male"),
+            unique_persons_female=v.get("target_female"),
         )
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, row, mapping, {}))

@@ -61,11 +61,13 @@ class CountingRule(_Model):
 
 
 class Targets(_Model):
-    """Yearly targets of the three figures (any may be unset)."""
+    """Yearly targets of the three figures and of unique persons by gender (any may be unset)."""
 
     unique_persons: Count | None = None
     person_visits: Count | None = None
     cases: Count | None = None
+    unique_persons_male: Count | None = None
+    unique_persons_female: Count | None = None
 
 
 class Program(_Model):
@@ -87,6 +89,14 @@ class Program(_Model):
     active: bool = True
     # What a kiosk does at a check-in: a meal (one a day, numbered tickets) or a class.
     kind: ProgramKind = ProgramKind.CLASS
+    team: str = Field(default="", max_length=40, description="팀명: the team running it.")
+    manager: str = Field(default="", max_length=40, description="담당자: the person in charge.")
+    indicator: str = Field(
+        default="", max_length=200, description="실적 산정 지표: what one unit of the figure is."
+    )
+    operating_form: str = Field(
+        default="", max_length=40, description="운영형태: 상시, 정기, 수시, 일회성, …"
+    )
 
 
 class ProgramWithTargets(Program):

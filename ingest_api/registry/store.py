@@ -52,6 +52,17 @@ _PROGRAM_COLS = (
     "rule_id",
     "active",
     "kind",
+    "team",
+    "manager",
+    "indicator",
+    "operating_form",
+)
+_TARGET_COLS = (
+    "unique_persons",
+    "person_visits",
+    "cases",
+    "unique_persons_male",
+    "unique_persons_female",
 )
 # Which members a principal sees: its facility (None: all) and, for staff with assigned
 # programs, members enrolled now in one of them. Parameters: %(scope_facility)s, %(scope_programs)s.
@@ -162,27 +173,37 @@ def upsert_program(
 
 def _set_program_targets(conn: Conn, *, program_id: str, year: int, targets: Targets) -> bool:
     """Store a program's targets for a year; whether anything changed."""
-    cur = conn.execute(
-        "INSERT INTO program_targets (program_id, year, unique_persons, person_visits, cases) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (program_id, year) DO UPDATE SET "
-        "unique_persons = EXCLUDED.unique_persons, person_visits = EXCLUDED.person_visits, "
-        "cases = EXCLUDED.cases WHERE (program_targets.unique_persons, "
-        "program_targets.person_visits, program_targets.cases) IS DISTINCT FROM "
-        "(EXCLUDED.unique_persons, EXCLUDED.person_visits, EXCLUDED.cases)",
-        (program_id, year, targets.unique_persons, targets.person_visits, targets.cases),
+    cols = [sql.Identifier(c) for c in _TARGET_COLS]
+    query = sql.SQL(
+        "INSERT INTO program_targets (program_id, year, {cols}) VALUES (%s, %s, {values})"
+        " ON CONFLICT (program_id, year) DO UPDATE SET {sets}"
+        " WHERE ({stored}) IS DISTINCT FROM ({new})"
+    ).format(
+        cols=sql.SQL(", ").join(cols),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+        sets=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in cols),
+        stored=sql.SQL(", ").join(sql.SQL("program_targets.{c}").format(c=c) for c in cols),
+        new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=c) for c in cols),
     )
+    values = targets.model_dump()
+    cur = conn.execute(query, [program_id, year, *(values[c] for c in _TARGET_COLS)])
     return cur.rowcount > 0
 
 
 def set_node_target(conn: Conn, *, target: NodeTarget) -> None:
     """Set an explicit target of a hierarchy node (a facility, a function, …) or the city."""
-    t = target.targets
+    cols = [sql.Identifier(c) for c in _TARGET_COLS]
+    query = sql.SQL(
+        "INSERT INTO node_targets (year, facility_id, node, {cols}) VALUES (%s, %s, %s, {values})"
+        " ON CONFLICT (year, facility_id, node) DO UPDATE SET {sets}"
+    ).format(
+        cols=sql.SQL(", ").join(cols),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+        sets=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in cols),
+    )
+    values = target.targets.model_dump()
     conn.execute(
-        "INSERT INTO node_targets (year, facility_id, node, unique_persons, person_visits, cases)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (year, facility_id, node) DO UPDATE SET"
-        " unique_persons = EXCLUDED.unique_persons, person_visits = EXCLUDED.person_visits,"
-        " cases = EXCLUDED.cases",
-        (target.year, target.facility_id, target.node, t.unique_persons, t.person_visits, t.cases),
+        query, [target.year, target.facility_id, target.node, *(values[c] for c in _TARGET_COLS)]
     )
 
 
@@ -192,7 +213,8 @@ def list_programs(
     """Programs (of one facility, or all) with their targets for `year`."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT p.*, t.unique_persons, t.person_visits, t.cases FROM programs p "
+            "SELECT p.*, t.unique_persons, t.person_visits, t.cases, t.unique_persons_male,"
+            " t.unique_persons_female FROM programs p "
             "LEFT JOIN program_targets t ON t.program_id = p.program_id AND t.year = %(year)s "
             "WHERE %(facility)s::text IS NULL OR p.facility_id = %(facility)s "
             "ORDER BY p.facility_id, p.program_id",
@@ -200,11 +222,7 @@ def list_programs(
         ).fetchall()
     result = []
     for r in rows:
-        targets = Targets(
-            unique_persons=r.pop("unique_persons"),
-            person_visits=r.pop("person_visits"),
-            cases=r.pop("cases"),
-        )
+        targets = Targets(**{c: r.pop(c) for c in _TARGET_COLS})
         r.pop("updated_at")
         result.append(ProgramWithTargets(**r, year=year, targets=targets))
     return result

@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from welfare.bench.results import MARK_BEGIN, MARK_END, Report, Row, write_markdown
+from welfare.bench.results import MARK_BEGIN, MARK_END, Report, Row, merge_json, write_markdown
 from welfare.cli import main
 
 _ROW_KEYS = {
@@ -38,6 +38,33 @@ def test_markdown_section_is_replaced_not_appended(tmp_path: Path) -> None:
     assert "Hand-written method." in text
     assert "| f | 2.00 ms |" in text
     assert "| f | 1.00 ms |" not in text
+
+
+def test_a_run_of_some_benchmarks_keeps_the_other_groups(tmp_path: Path) -> None:
+    """`--only figures` replaces the figures group and keeps the others, each with its run."""
+    doc = tmp_path / "performance.md"
+    first = Report(
+        started_at="run-1", rows=[Row("1. a", "x", 1.0, "ms"), Row("3. b", "y", 1.0, "ms")]
+    )
+    write_markdown(doc, first.table())
+    second = Report(started_at="run-2", rows=[Row("3. b", "y", 2.0, "ms")])
+    write_markdown(doc, second.table())
+    text = doc.read_text()
+    a, b = text.index("#### 1. a"), text.index("#### 3. b")
+    assert a < b
+    assert "Run of run-1" in text[a:b]
+    assert "| x | 1.00 ms |" in text[a:b]
+    assert "Run of run-2" in text[b:]
+    assert "| y | 2.00 ms |" in text[b:]
+    assert "| y | 1.00 ms |" not in text
+    # The JSON keeps the other benchmarks' rows and details the same way.
+    out = tmp_path / "performance.json"
+    first.details = {"a": {"n": 1}, "step_wall_s": {"a": 1.0, "b": 1.0}}
+    out.write_text(merge_json(out, first))
+    second.details = {"b": {"n": 2}, "step_wall_s": {"b": 2.0}}
+    data = json.loads(merge_json(out, second))
+    assert [(r["group"], r["value"]) for r in data["rows"]] == [("1. a", 1.0), ("3. b", 2.0)]
+    assert data["details"] == {"a": {"n": 1}, "b": {"n": 2}, "step_wall_s": {"a": 1.0, "b": 2.0}}
 
 
 def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
@@ -96,17 +123,3 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
     assert MARK_BEGIN in text
     assert MARK_END in text
     assert "| figure | value | comparison | ratio | target | met | note |" in text
-
-
-def test_a_partial_run_keeps_the_other_groups_rows() -> None:
-    """`welfare bench --only fleet` replaces the fleet rows and nothing else."""
-    old = Report(
-        started_at="2026-01-01T00:00:00+00:00",
-        rows=[Row("1. Ingest", "a", 1.0, "ms"), Row("6. Fleet", "b", 9.0, "s")],
-        details={"ingest": {"x": 1}},
-    )
-    new = Report(rows=[Row("6. Fleet", "b", 2.0, "s")])
-    new.keep_previous(json.loads(old.to_json()))
-    assert [(r.group, r.value) for r in new.rows] == [("1. Ingest", 1.0), ("6. Fleet", 2.0)]
-    assert new.details == {"ingest": {"x": 1}}
-    assert "2026-01-01" in new.machine["rows_not_rerun"]

@@ -1,26 +1,36 @@
-"""Figures: the quarterly report and a year's unique persons from the rollups vs. the raw events.
+"""Figures: the city's and a center's quarterly report, the year's unique persons and one
+program's month from the rollup (the figures cube) vs. the raw events, and freshness under load.
 
 The city is the figures engine's own sample (`welfare.sample.city`: five centers, programs,
 counting rules, targets, visitors, practicum) plus generated members and attendance written
-with SQL (`generate_series`) up to the asked size: 20,000 members and 10 million events in the
-full run. The rollups are brought up to date once (`rollup.refresh`, timed on its own), then
-each query runs from the rollup and from the raw events in the same run, and both answers are
-compared.
+with SQL (`generate_series`) up to the asked size (1 million events by default, 10 million
+with --figures-events 10000000). The events' secondary indexes are dropped during the bulk
+load and built again after it (a bulk load's usual order; the schema ends as migrated). The
+rollups are brought up to date once (`rollup.refresh`, timed on its own), then each query runs
+from the rollup — once cold (a new process's first question: the cube loads its months) and
+then warm, the median of several — and from the raw events in the same run, and both answers
+are compared field by field. Last, freshness: events are written at 5,000 events/s with the
+ingest's own insert while the service's background refresher runs, and probe attendances are
+timed from their commit until the day's figures and the quarterly report both count them.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
+import random
+import statistics
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from welfare.bench.results import Report, Row, ratio
 
@@ -37,8 +47,10 @@ class FiguresScale:
     events: int = 1_000_000
     sample_members_per_center: int = 30
     chunks: int = 12
-    repeats: int = 3
-    raw_budget_s: float = 90.0
+    repeats: int = 7
+    raw_budget_s: float = 150.0
+    fresh_rate: int = 5_000  # events/s written during the freshness run
+    fresh_probes: int = 8
 
 
 QUICK = FiguresScale(
@@ -48,6 +60,8 @@ QUICK = FiguresScale(
     chunks=2,
     repeats=1,
     raw_budget_s=30.0,
+    fresh_rate=500,
+    fresh_probes=2,
 )
 
 _PERSONS = """
@@ -111,14 +125,14 @@ ORDER BY g.i, e.ord
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Best wall time (s) of `repeats` calls and the last result."""
-    best = float("inf")
+    """Median wall time (s) of `repeats` calls and the last result."""
+    times = []
     result: Any = None
     for _ in range(repeats):
         started = time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
 
 
 def _bounded(
@@ -163,6 +177,20 @@ def _load(url: str, scale: FiguresScale) -> dict[str, Any]:
         enrolments = int(row[0]) if row else 0
         conn.commit()
         conn.execute(_BENCH_ENROL)
+        # A bulk load: secondary indexes are built once afterwards, not row by row.
+        indexes = [
+            (str(name), str(definition))
+            for name, definition in conn.execute(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i"
+                " JOIN pg_class c ON c.relname = i.indexname"
+                " JOIN pg_index x ON x.indexrelid = c.oid"
+                " WHERE i.tablename = 'attendance_events' AND NOT x.indisprimary"
+            )
+        ]
+        for name, _ in indexes:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        conn.commit()
+        conn.execute("SET synchronous_commit = off")
         days = max(1, min(365, -(-(scale.events - len(sample.events)) // max(enrolments, 1))))
         bounds = [round(365 * k / scale.chunks) for k in range(scale.chunks + 1)]
         for first, last in itertools.pairwise(bounds):
@@ -170,6 +198,10 @@ def _load(url: str, scale: FiguresScale) -> dict[str, Any]:
                 _EVENTS, {"y0": f"{YEAR}-01-01", "days": days, "first": first, "last": last - 1}
             )
             conn.commit()
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for _, definition in indexes:
+            conn.execute(definition.encode())  # as pg_indexes gives it: the migrated index
+        conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT count(*) FROM attendance_events").fetchone()
@@ -182,14 +214,45 @@ def _load(url: str, scale: FiguresScale) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Measured:
+    """One figure timed from the rollup (cold and warm) and from the raw events."""
+
+    name: str
+    cold_s: float
+    warm_s: float
+    raw_s: float | None
+    same: bool | None
+    note: str = ""
+
+
+def _measure(
+    conn: psycopg.Connection[Any],
+    scale: FiguresScale,
+    name: str,
+    fn: Callable[[Any], Any],
+    note: str = "",
+) -> _Measured:
+    """Cold (empty cube), warm (median) and raw timings of one figure, and whether they agree."""
+    from ingest_api.figures import cube
+
+    cube.forget_all()
+    started = time.perf_counter()
+    fn("rollup")
+    cold_s = time.perf_counter() - started
+    warm_s, from_rollup = _timed(lambda: fn("rollup"), scale.repeats)
+    raw_s, from_raw = _bounded(conn, lambda: fn("raw"), scale.raw_budget_s)
+    same = None if from_raw is None else _dump(from_rollup) == _dump(from_raw)
+    return _Measured(name, cold_s, warm_s, raw_s, same, note)
+
+
 def run(work: Path, url_factory: Callable[[str], str], scale: FiguresScale, report: Report) -> None:
     """Measure the figures queries and add the rows to `report`."""
     del work
     try:
         from ingest_api.figures import engine, reports, rollup
-        from ingest_api.figures.const import Source
     except ImportError as exc:
-        _not_measured(report, f"rollups not landed ({exc})")
+        _not_measured(report, f"engine not importable ({exc})")
         return
     try:
         url = url_factory("figures")
@@ -198,71 +261,106 @@ def run(work: Path, url_factory: Callable[[str], str], scale: FiguresScale, repo
             refresh_s, refreshed = _timed(lambda: rollup.refresh(conn), 1)
             conn.execute("ANALYZE")
             conn.commit()
-
-            def quarterly(source: Source) -> Any:
-                return reports.build_quarterly_report(
-                    conn, facility_id=None, year=YEAR, quarter=4, source=source
-                )
-
+            busiest = conn.execute(
+                "SELECT p.facility_id, m.program_id FROM figures_member_month m"
+                " JOIN programs p USING (program_id) WHERE m.month = %s"
+                " GROUP BY 1, 2 ORDER BY sum(m.attendances) DESC LIMIT 1",
+                (date(YEAR, 12, 1),),
+            ).fetchone()
+            assert busiest is not None, "no events were generated"
+            center, program = str(busiest[0]), str(busiest[1])
             year = [engine.Period.months(str(YEAR), date(YEAR, 1, 1), date(YEAR, 12, 1))]
-
-            def unique(source: Source) -> Any:
-                return engine.compute(conn, periods=year, dims=[], source=source)
-
-            q_roll_s, q_roll = _timed(lambda: quarterly("rollup"), 1)
-            q_raw_s, q_raw = _bounded(conn, lambda: quarterly("raw"), scale.raw_budget_s)
-            u_roll_s, u_roll = _timed(lambda: unique("rollup"), scale.repeats)
-            u_raw_s, u_raw = _bounded(conn, lambda: unique("raw"), scale.raw_budget_s)
+            december = [engine.Period.months(f"{YEAR}-12", date(YEAR, 12, 1), date(YEAR, 12, 1))]
+            measured = [
+                _measure(
+                    conn,
+                    scale,
+                    f"city quarterly report {YEAR}-Q4 (all levels, months, quarter, YTD)",
+                    lambda source: reports.build_quarterly_report(
+                        conn, facility_id=None, year=YEAR, quarter=4, source=source
+                    ),
+                ),
+                _measure(
+                    conn,
+                    scale,
+                    f"city unique persons (실인원) of {YEAR}",
+                    lambda source: engine.compute(conn, periods=year, dims=[], source=source),
+                ),
+                _measure(
+                    conn,
+                    scale,
+                    f"center {center}'s quarterly report {YEAR}-Q4 (down to programs)",
+                    lambda source: reports.build_quarterly_report(
+                        conn, facility_id=center, year=YEAR, quarter=4, source=source
+                    ),
+                ),
+                _measure(
+                    conn,
+                    scale,
+                    f"program {program}'s month {YEAR}-12 by 남/여",
+                    lambda source: engine.compute(
+                        conn,
+                        periods=december,
+                        dims=["gender"],
+                        scope=engine.Scope(program_id=program),
+                        source=source,
+                    ),
+                ),
+            ]
+            persons = engine.compute(conn, periods=year, dims=[])[0].unique_persons
+        fresh = _freshness(url, scale, center=center)
     except Exception as exc:  # one failing part must not stop the whole benchmark run
         _LOG.exception("figures benchmark failed")
         _not_measured(report, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return
-    q_same = None if q_raw is None else _dump(q_roll) == _dump(q_raw)
-    u_same = None if u_raw is None else _dump(u_roll) == _dump(u_raw)
-    persons = u_roll[0].unique_persons if u_roll else None
     report.details["figures"] = {
         "scale": scale.__dict__,
         **loaded,
         "refresh_s": refresh_s,
         "refresh": str(refreshed),
-        "quarterly_rollup_s": q_roll_s,
-        "quarterly_raw_s": q_raw_s,
-        "year_unique_rollup_s": u_roll_s,
-        "year_unique_raw_s": u_raw_s,
-        "quarterly_same": q_same,
-        "year_unique_same": u_same,
+        "measured": [m.__dict__ for m in measured],
         "year_unique_persons": persons,
+        "freshness": fresh,
     }
     size = f"{loaded['events']:,} events, {loaded['members']:,} members, 5 centers"
-    for name, roll_s, raw_s, same in (
-        (
-            f"city quarterly report {YEAR}-Q4 (all levels, months, quarter, YTD)",
-            q_roll_s,
-            q_raw_s,
-            q_same,
-        ),
-        (f"city unique persons (실인원) of {YEAR}", u_roll_s, u_raw_s, u_same),
-    ):
-        r = ratio(raw_s, roll_s)
-        if raw_s is None:  # cancelled: the ratio is at least budget / rollup time
-            r = scale.raw_budget_s / roll_s
-        checked = "not checked (raw cancelled)" if same is None else ("yes" if same else "**NO**")
+    targeted = {0, 1}  # the issue's targets: the city's report and the year's unique persons
+    for i, m in enumerate(measured):
+        r = ratio(m.raw_s, m.warm_s)
+        if m.raw_s is None:  # cancelled: the ratio is at least budget / rollup time
+            r = scale.raw_budget_s / m.warm_s
+        checked = (
+            "not checked (raw cancelled)" if m.same is None else ("yes" if m.same else "**NO**")
+        )
         report.rows.append(
             Row(
                 GROUP,
-                f"{name}, from the rollup",
-                roll_s * 1000,
+                f"{m.name}, from the rollup (warm)",
+                m.warm_s * 1000,
                 "ms",
-                "raw events" if raw_s is not None else "raw events, cancelled at",
-                (raw_s if raw_s is not None else scale.raw_budget_s) * 1000,
+                "raw events" if m.raw_s is not None else "raw events, cancelled at",
+                (m.raw_s if m.raw_s is not None else scale.raw_budget_s) * 1000,
                 r,
-                "≤ 200 ms and ≥ 50× faster than raw",
-                roll_s <= 0.2 and (r or 0) >= 50 and same is not False,
-                f"{size}; same numbers: {checked}"
-                + ("" if raw_s is not None else "; ratio is a lower bound")
-                + (f"; {persons:,} persons" if "unique" in name and persons else ""),
+                "≤ 200 ms and ≥ 50× faster than raw" if i in targeted else None,
+                (m.warm_s <= 0.2 and (r or 0) >= 50 and m.same is True) if i in targeted else None,
+                f"{size}; same numbers: {checked}; median of {scale.repeats};"
+                f" cold (first question of a process) {m.cold_s * 1000:,.0f} ms"
+                + ("" if m.raw_s is not None else "; ratio is a lower bound")
+                + (f"; {persons:,} persons" if "unique" in m.name else ""),
             )
         )
+    report.rows.append(
+        Row(
+            GROUP,
+            f"freshness at {fresh['rate']:,.0f} events/s: attendance → in the day's figures"
+            " and the quarterly report (worst probe)",
+            fresh["worst_s"],
+            "s",
+            target="≤ 10 s",
+            met=fresh["worst_s"] is not None and fresh["worst_s"] <= 10,
+            note=f"{fresh['probes']} probes, median {fresh['median_s']:.1f} s; refresh every"
+            f" {fresh['interval_s']:.0f} s; {fresh['written']:,} events written meanwhile",
+        )
+    )
     report.rows.append(
         Row(
             GROUP,
@@ -272,6 +370,154 @@ def run(work: Path, url_factory: Callable[[str], str], scale: FiguresScale, repo
             note=f"one-off; the load itself took {loaded['load_s']:.0f} s",
         )
     )
+
+
+def _freshness(url: str, scale: FiguresScale, *, center: str) -> dict[str, Any]:
+    """Probe attendances timed from commit to being counted, while events stream in."""
+    from psycopg_pool import ConnectionPool
+
+    from ingest_api.figures import reports, rollup
+    from ingest_api.figures.engine import Period
+    from ingest_api.figures.refresher import RollupRefresher
+    from ingest_api.ingest.writes import insert_events
+    from ingest_api.registry import store
+    from ingest_api.registry.models import Program
+
+    day = date(YEAR, 12, 31)
+    noon = datetime(YEAR, 12, 31, 3, 0, tzinfo=UTC)  # 12:00 in Seoul
+    with psycopg.connect(url) as conn:
+        store.upsert_program(
+            conn,
+            program=Program(
+                program_id="FRESH-PROBE",
+                facility_id=center,
+                name="신선도 측정",
+                function="service_provision",
+                business_area="측정",
+                unit_business="측정",
+                fee_type="free",
+            ),
+        )
+        enrolled = conn.execute(
+            "SELECT e.member_ref, e.program_id, m.facility_id FROM enrolments e"
+            " JOIN members m USING (member_ref) WHERE e.member_ref LIKE 'XB-%%' LIMIT 5000"
+        ).fetchall()
+        conn.commit()
+        rollup.refresh(conn)
+    interval_s = 2.0
+    pool: Any = ConnectionPool(url, min_size=1, max_size=2, open=True)
+    refresher = RollupRefresher(pool, interval_s=interval_s)
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    written = context.Value("q", 0)
+    rng = random.Random(7)  # noqa: S311 - simulation, not crypto
+    writer = context.Process(
+        target=_write_events,
+        args=(url, scale.fresh_rate, [tuple(r) for r in enrolled], noon, stop, written),
+        name="fresh-writer",
+        daemon=True,
+    )
+    latencies: list[float] = []
+    refresher.start()
+    writer.start()
+    started = time.perf_counter()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            time.sleep(interval_s)
+            for i in range(scale.fresh_probes):
+                with conn.transaction(), conn.cursor() as cur:
+                    probe = (f"PROBE-{i}", "FRESH-PROBE", center)
+                    insert_events(cur, rows=[_event_row(*probe, noon)])
+                committed = time.perf_counter()
+                while time.perf_counter() - committed < 60:
+                    daily = reports.facility_figures(
+                        conn, period=Period.day(day), facility_id=center
+                    )
+                    in_day = next(
+                        (r.unique_persons for r in daily if r.program_id == "FRESH-PROBE"), 0
+                    )
+                    quarter = reports.build_quarterly_report(
+                        conn, facility_id=center, year=YEAR, quarter=4
+                    )
+                    in_report = next(
+                        (
+                            r.periods[f"{YEAR}-Q4"].total.unique_persons
+                            for r in quarter.rows
+                            if r.program_id == "FRESH-PROBE"
+                        ),
+                        0,
+                    )
+                    if in_day > i and in_report > i:
+                        latencies.append(time.perf_counter() - committed)
+                        break
+                    time.sleep(0.1)
+                time.sleep(rng.uniform(0.5, 1.5))
+    finally:
+        elapsed = time.perf_counter() - started
+        stop.set()
+        writer.join(timeout=30)
+        refresher.stop()
+        pool.close()
+    return {
+        "rate": written.value / elapsed,
+        "written": written.value,
+        "probes": len(latencies),
+        "asked_probes": scale.fresh_probes,
+        "latencies_s": latencies,
+        "worst_s": max(latencies) if len(latencies) == scale.fresh_probes else None,
+        "median_s": statistics.median(latencies) if latencies else float("nan"),
+        "interval_s": interval_s,
+    }
+
+
+def _event_row(ref: str, program: str, facility: str, at: datetime) -> Any:
+    """An accepted attendance as the ingest writes it."""
+    from broker.ids import uuid7
+    from ingest_api.ingest.validation import EventRow
+
+    return EventRow(
+        event_id=uuid7(at),
+        occurred_at=at,
+        facility_id=facility,
+        device_id="fresh-1",
+        service_date=(at + timedelta(hours=9)).date(),  # Asia/Seoul
+        program_id=program,
+        member_ref=ref,
+        method="card",
+        outcome="accepted",
+        ticket_no=None,
+        roster_version=None,
+        visitor=None,
+    )
+
+
+def _write_events(
+    url: str,
+    rate: int,
+    enrolled: list[tuple[str, str, str]],
+    at: datetime,
+    stop: Any,
+    written: Any,
+) -> None:
+    """Batches of 100 events, one transaction each, at `rate` events/s (in a process of its
+    own, as the ingest is), with the ingest's own insert statement and triggers."""
+    from ingest_api.ingest.writes import insert_events
+
+    rng = random.Random(11)  # noqa: S311 - simulation, not crypto
+    batch = 100
+    count = 0
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        while not stop.is_set():
+            picks = rng.choices(enrolled, k=batch)
+            when = at + timedelta(seconds=count / rate)
+            with conn.cursor() as cur:
+                count += insert_events(cur, rows=[_event_row(*p, when) for p in picks])
+            conn.commit()
+            written.value = count
+            ahead = count / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                time.sleep(ahead)
 
 
 def _dump(value: Any) -> Any:

@@ -87,37 +87,24 @@ class Report:
     details: dict[str, Any] = field(default_factory=dict)
     wall_s: float | None = None
 
-    def keep_previous(self, previous: dict[str, Any]) -> None:
-        """Add the rows and details of groups this run did not measure from an earlier report."""
-        measured = {row.group for row in self.rows}
-        kept = [Row(**r) for r in previous.get("rows", []) if r["group"] not in measured]
-        if not kept:
-            return
-        self.rows = kept + self.rows
-        for name, detail in previous.get("details", {}).items():
-            self.details.setdefault(name, detail)
-        self.machine["rows_not_rerun"] = (
-            f"groups {', '.join(sorted({r.group.split('.')[0] for r in kept}))} are from the "
-            f"run of {previous.get('started_at', '?')}"
-        )
-
     def to_json(self) -> str:
         """The report as JSON."""
         return json.dumps(asdict(self), indent=2, ensure_ascii=False, default=str)
 
     def table(self) -> str:
         """The Markdown section: machine, then one table per group."""
-        lines = [
+        run = (
             f"Run of {self.started_at}{' (--quick: small counts)' if self.quick else ''}, "
-            f"wall time {self.wall_s or 0:.0f} s.",
-            "",
-            "Machine: " + ", ".join(f"{k}: {v}" for k, v in self.machine.items()),
-            "",
-        ]
+            f"wall time {self.wall_s or 0:.0f} s."
+        )
+        machine = "Machine: " + ", ".join(f"{k}: {v}" for k, v in self.machine.items())
+        lines: list[str] = []
         header = ["figure", "value", "comparison", "ratio", "target", "met", "note"]
+        # Each group says which run it comes from: a run of some benchmarks (--only) replaces
+        # their groups and keeps the others' (write_markdown).
         for group in sorted({row.group for row in self.rows}):
-            lines += [f"#### {group}", "", "| " + " | ".join(header) + " |"]
-            lines.append("|" + "---|" * len(header))
+            lines += [f"#### {group}", "", run, "", machine, ""]
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for row in self.rows:
                 if row.group == group:
                     cells = [" ".join(c.replace("|", "\\|").split()) for c in row.cells()]
@@ -126,13 +113,53 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
 
+def merge_json(path: Path, report: Report) -> str:
+    """The report as JSON, keeping the rows and details of benchmarks it did not run from the
+    file at `path` (a run with --only), as write_markdown keeps their groups."""
+    data = json.loads(report.to_json())
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    if not isinstance(old, dict):
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    ran = {row["group"] for row in data["rows"]}
+    kept = [row for row in old.get("rows", []) if row.get("group") not in ran]
+    data["rows"] = kept + data["rows"]
+    for key, value in old.get("details", {}).items():
+        mine = data["details"].get(key)
+        if isinstance(mine, dict) and isinstance(value, dict):
+            data["details"][key] = {**value, **mine}  # e.g. each benchmark's wall time
+        else:
+            data["details"].setdefault(key, value)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def _groups(section: str) -> dict[str, str]:
+    """The group blocks of a generated section, by heading; a block without its own run line
+    (the older layout) gets the section's leading run and machine lines."""
+    head, *blocks = re.split(r"(?m)^(?=#### )", section)
+    found = {}
+    for block in blocks:
+        heading, _, body = block.partition("\n")
+        if "Run of " not in body.split("|", 1)[0] and head.strip():
+            body = "\n" + head.strip() + "\n" + body
+        found[heading] = heading + "\n" + body.rstrip() + "\n"
+    return found
+
+
 def write_markdown(path: Path, section: str) -> None:
-    """Replace the generated section of `path` between the markers (append them if absent)."""
+    """Put a run's groups into the generated section of `path` between the markers (appended
+    if absent): its groups replace the same groups, other groups stay as they were."""
     text = path.read_text() if path.exists() else "# Performance\n"
-    block = f"{MARK_BEGIN}\n{section}{MARK_END}"
-    if MARK_BEGIN in text and MARK_END in text:
-        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        text = pattern.sub(lambda _m: block, text, count=1)
+    pattern = re.compile(re.escape(MARK_BEGIN) + "\n?(.*?)" + re.escape(MARK_END), re.S)
+    found = pattern.search(text)
+    groups = _groups(found.group(1)) if found else {}
+    groups.update(_groups(section))
+    merged = "\n".join(groups[k] for k in sorted(groups))
+    block = f"{MARK_BEGIN}\n{merged}{MARK_END}"
+    if found:
+        text = text[: found.start()] + block + text[found.end() :]
     else:
         text = text.rstrip() + "\n\n## Results\n\n" + block + "\n"
     path.write_text(text)

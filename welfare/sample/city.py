@@ -50,6 +50,15 @@ _HIERARCHY: dict[str, tuple[str, str, str, str]] = {
     "D-PIANO": ("service_provision", "교육문화", "평생교육", "paid"),
 }
 _MEAL = ("service_provision", "지역사회보호", "급식지원서비스", "free")
+# What the centers' forms carry beside the figures, by business area: team, person in charge,
+# indicator text and operating form (the people are invented).
+_FORM_FIELDS: dict[str, tuple[str, str, str, str]] = {
+    "지역사회보호": ("지역복지팀", "김은정", "경로식당 식사 이용 연인원 (1인 1일 1회)", "상시"),
+    "교육문화": ("교육문화팀", "박준호", "프로그램 출석 연인원 (1인 1일 1회)", "정기"),
+    "사례관리": ("사례관리팀", "이수진", "대상자 1인 1일 상담 = 1건", "수시"),
+    "주민조직화": ("지역조직팀", "최민규", "주민만남 활동일 1일 = 1건", "정기"),
+    "교육사업": ("기획운영팀", "정하늘", "실습생 1인 1일 = 연인원 1, 실습일 1일 = 1건", "정기"),
+}
 
 
 @dataclass
@@ -92,14 +101,27 @@ def _program(center: Center, session: ProgramSession) -> SampleProgram:
         place=session.place or "",
         capacity=session.capacity,
         fee_type=fee,
+        **_form_fields(area),
     )
     return SampleProgram(
         program,
-        Targets(unique_persons=20, person_visits=2000, cases=250),
+        Targets(
+            unique_persons=20,
+            person_visits=2000,
+            cases=250,
+            unique_persons_male=8,
+            unique_persons_female=12,
+        ),
         tuple(session.weekdays),
         session.starts,
         0.8 if session.kind is ProgramKind.MEAL else 0.6,
     )
+
+
+def _form_fields(area: str) -> dict[str, str]:
+    """Team, person in charge, indicator and operating form of a program in `area`."""
+    team, manager, indicator, form = _FORM_FIELDS[area]
+    return {"team": team, "manager": manager, "indicator": indicator, "operating_form": form}
 
 
 def _extra_programs(center: Center) -> list[SampleProgram]:
@@ -116,6 +138,7 @@ def _extra_programs(center: Center) -> list[SampleProgram]:
             unit_business=unit,
             fee_type="free",
             rule_id=rule,
+            **_form_fields(area),
         )
 
     return [

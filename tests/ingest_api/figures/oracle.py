@@ -157,15 +157,20 @@ def count_many(
     as_of: date,
     dim_sets: list[tuple[str, ...]],
     keep: Callable[[dict[str, str]], bool] = lambda _: True,
-) -> dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, int, int]]]:
-    """(unique persons, person-visits, cases) per group, for several groupings in one pass."""
+    days_between: tuple[date, date] | None = None,
+) -> dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, int, int, int]]]:
+    """(unique persons, person-visits, cases, operating days) per group, for several groupings
+    in one pass. Operating days are the distinct service days with any counted record."""
     persons: dict[tuple[Any, ...], set[str]] = defaultdict(set)
     visits: Counter[tuple[Any, ...]] = Counter()
     cases: Counter[tuple[Any, ...]] = Counter()
     sessions: dict[tuple[Any, ...], set[tuple[str, date]]] = defaultdict(set)
+    days: dict[tuple[Any, ...], set[date]] = defaultdict(set)
     groups: set[tuple[Any, ...]] = set()
     for month in months:
         for rec in data.by_month.get(month, []):
+            if days_between and not days_between[0] <= rec.day <= days_between[1]:
+                continue
             prog = data.programs.get(rec.program)
             if prog is None or not prog["in_figures"]:
                 continue
@@ -176,6 +181,7 @@ def count_many(
             for dims in dim_sets:
                 key = (dims, tuple(attrs[d] for d in dims))
                 groups.add(key)
+                days[key].add(rec.day)
                 if prog["counts_unique"]:
                     persons[key].add(person)
                 if prog["visit_unit"] == "member_day":
@@ -188,11 +194,16 @@ def count_many(
                     cases[key] += 1
                 elif prog["case_unit"] == "attendance":
                     cases[key] += rec.attendances
-    result: dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, int, int]]] = {
+    result: dict[tuple[str, ...], dict[tuple[str, ...], tuple[int, int, int, int]]] = {
         dims: {} for dims in dim_sets
     }
     for key in groups:
-        result[key[0]][key[1]] = (len(persons[key]), visits[key], cases[key] + len(sessions[key]))
+        result[key[0]][key[1]] = (
+            len(persons[key]),
+            visits[key],
+            cases[key] + len(sessions[key]),
+            len(days[key]),
+        )
     return result
 
 
@@ -203,7 +214,15 @@ def count(
     as_of: date,
     dims: list[str],
     keep: Callable[[dict[str, str]], bool] = lambda _: True,
-) -> dict[tuple[str, ...], tuple[int, int, int]]:
-    """(unique persons, person-visits, cases) per group of `dims` over the given months."""
+    days_between: tuple[date, date] | None = None,
+) -> dict[tuple[str, ...], tuple[int, int, int, int]]:
+    """(unique persons, person-visits, cases, operating days) per group of `dims`."""
     wanted = tuple(dims)
-    return count_many(data, months=months, as_of=as_of, dim_sets=[wanted], keep=keep)[wanted]
+    return count_many(
+        data,
+        months=months,
+        as_of=as_of,
+        dim_sets=[wanted],
+        keep=keep,
+        days_between=days_between,
+    )[wanted]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,12 @@ from openpyxl import load_workbook
 
 from ingest_api.core.config import Settings
 from ingest_api.core.security import Role
-from ingest_api.figures.export import FIRST_DATA_ROW, columns
+from ingest_api.figures.export import FIRST_DATA_ROW, FIRST_FIGURE_COLUMN, FIXED, columns
 from ingest_api.figures.models import QuarterlyReport
 from ingest_api.main import create_app
 from tests.ingest_api.figures.conftest import YEAR
 from tests.security_helpers import add_account, session_headers
+from welfare.forms import A3_LANDSCAPE_PT, pages, to_pdf, to_png
 
 FILE_PASSWORD = "report-file-pw-7"
 # Signed-in browsers: B's manager and a city administrator (set up once per module).
@@ -61,10 +60,12 @@ def _expected_table(report: QuarterlyReport) -> list[list[Any]]:
     return [[c.value(row) for c in cols] for row in report.rows]
 
 
-def test_xlsx_numbers_match_the_api_and_libreoffice_converts_it(
+def test_xlsx_numbers_match_the_api_and_print_one_page_wide_on_a3(
     client: TestClient, city_db: str, tmp_path: Path
 ) -> None:
-    """The downloaded workbook holds the API's numbers and opens in LibreOffice (PDF)."""
+    """The downloaded workbook holds the API's numbers in the forms' layout, and LibreOffice
+    prints it on A3 landscape one page wide: every page of the form carries its first and its
+    last column, and the chart sheet is one more page."""
     report = _report(client, facility_id="B", year=YEAR, quarter=3)
     response = client.post(
         "/api/v1/figures/report/download",
@@ -90,16 +91,32 @@ def test_xlsx_numbers_match_the_api_and_libreoffice_converts_it(
     office.decrypt(clear)
     path = tmp_path / "report_B.xlsx"
     path.write_bytes(clear.getvalue())
-    ws = load_workbook(path).worksheets[0]
-    first_col = 7  # after the six hierarchy columns
+    book = load_workbook(path)
+    ws = book.worksheets[0]
+    width = len(columns(report))
     table = [
-        [ws.cell(row=r, column=c).value for c in range(first_col, first_col + len(columns(report)))]
+        [
+            ws.cell(row=r, column=c).value
+            for c in range(FIRST_FIGURE_COLUMN, FIRST_FIGURE_COLUMN + width)
+        ]
         for r in range(FIRST_DATA_ROW, FIRST_DATA_ROW + len(report.rows))
     ]
     assert table == _expected_table(report)
     assert ws.cell(row=FIRST_DATA_ROW + len(report.rows), column=1).value is None
-    labels = [ws.cell(row=r, column=5).value for r in range(FIRST_DATA_ROW, ws.max_row + 1)]
-    assert "경로식당 점심" in labels
+    headers = [ws.cell(row=FIRST_DATA_ROW - 3, column=c).value for c in range(1, len(FIXED) + 1)]
+    assert headers == [name for name, _ in FIXED]
+    meal = next(
+        r for r in range(FIRST_DATA_ROW, ws.max_row + 1) if ws.cell(r, 6).value == "경로식당 점심"
+    )
+    assert [ws.cell(meal, c).value for c in (7, 8, 9)] == ["지역복지팀", "김은정", "상시"]
+    assert ws.cell(meal, 1).value.count("-") == 3  # item number down to the program
+    assert (int(ws.page_setup.paperSize), ws.page_setup.orientation) == (8, "landscape")  # A3
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    chart_sheet = book.worksheets[1]
+    assert len(chart_sheet._charts) == 2
+    assert [chart_sheet.cell(4 + m, 3).value for m in range(1, 10)] == [
+        m.person_visits for m in report.monthly
+    ]
     # The download was audited with its reason.
     with psycopg.connect(city_db) as conn:
         audit = conn.execute(
@@ -107,28 +124,28 @@ def test_xlsx_numbers_match_the_api_and_libreoffice_converts_it(
             (f"report:B:{YEAR}-Q3",),
         ).fetchall()
     assert ("kim.ts", "download", "3분기 시 제출") in audit
-    office = shutil.which("libreoffice") or shutil.which("soffice")
-    if office is None:
-        pytest.fail("LibreOffice is missing: apt-get install libreoffice-calc-nogui")
-    subprocess.run(
-        [
-            office,
-            "--headless",
-            f"-env:UserInstallation=file://{tmp_path}/lo-profile",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    pdf = tmp_path / "report_B.pdf"
-    assert pdf.exists()
-    assert pdf.read_bytes().startswith(b"%PDF")
-    assert pdf.stat().st_size > 5_000
+    pdf = to_pdf(path, tmp_path)
+    printed = pages(pdf)
+    assert len(printed) == 2  # the form on one A3 page, the chart sheet on another
+    for page in printed:
+        assert (round(page.width), round(page.height)) == tuple(round(x) for x in A3_LANDSCAPE_PT)
+    form, chart = printed
+    # Both ends of the form on the same page: nothing was pushed to a page to the right.
+    assert "실적 산정 지표" in form.text
+    assert "달성률" in form.text
+    assert "경로식당 점심" in form.text
+    assert "월별 실적과 목표" in chart.text
+    picture = to_png(pdf, tmp_path / "chart.png", page=2, dpi=30)
+    assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_docs_show_the_rendered_report() -> None:
+    """docs/figures.md shows the printed form and its chart, made by `welfare forms render`."""
+    docs = Path(__file__).parents[3] / "docs"
+    text = (docs / "figures.md").read_text()
+    for name in ("report_center_B.png", "report_city.png", "report_chart.png"):
+        assert (docs / "screens" / name).exists(), f"run `welfare forms render`: {name}"
+        assert f"screens/{name}" in text
 
 
 def test_csv_numbers_match_the_api(client: TestClient) -> None:
@@ -156,8 +173,10 @@ def test_csv_numbers_match_the_api(client: TestClient) -> None:
         text = archive.read(name).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     cols = columns(report)
-    assert rows[0][6:] == [c.flat for c in cols]
-    got = [[("" if v == "" else float(v)) for v in r[6:]] for r in rows[1:]]
+    fixed = len(FIXED)
+    assert rows[0][:fixed] == [name for name, _ in FIXED]
+    assert rows[0][fixed:] == [c.flat for c in cols]
+    got = [[("" if v == "" else float(v)) for v in r[fixed:]] for r in rows[1:]]
     want = [["" if v is None else float(v) for v in r] for r in _expected_table(report)]
     assert got == want
 
@@ -229,3 +248,55 @@ def test_query_statistics_and_duplicates(client: TestClient, city_db: str) -> No
         assert conn.execute(
             "SELECT count(*) FROM audit_log WHERE subject = 'figures:duplicates'"
         ).fetchone() == (1,)
+
+
+def test_a_quarter_without_data_is_an_empty_form_and_bad_requests_are_refused(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """A quarter nobody attended gives the same rows and columns, all zero; an unknown
+    facility is 404 and a malformed period 422, with the reason."""
+    empty = _report(client, facility_id="B", year=YEAR + 1, quarter=1)
+    full = _report(client, facility_id="B", year=YEAR, quarter=1)
+    assert [(r.level, r.label) for r in empty.rows] == [(r.level, r.label) for r in full.rows]
+    assert all(
+        block.total.person_visits == 0 and block.daily_average is None
+        for row in empty.rows
+        for block in row.periods.values()
+    )
+    assert [m.person_visits for m in empty.monthly] == [0, 0, 0]
+    download = client.post(
+        "/api/v1/figures/report/download",
+        json={
+            "facility_id": "B",
+            "year": YEAR + 1,
+            "quarter": 1,
+            "format": "xlsx",
+            "reason": "빈 분기 확인",
+            "password": FILE_PASSWORD,
+        },
+        headers=STAFF,
+    )
+    assert download.status_code == 200, download.text
+    office = msoffcrypto.OfficeFile(io.BytesIO(download.content))
+    office.load_key(password=FILE_PASSWORD)
+    clear = io.BytesIO()
+    office.decrypt(clear)
+    ws = load_workbook(clear).worksheets[0]
+    assert ws.cell(FIRST_DATA_ROW, FIRST_FIGURE_COLUMN + len(columns(empty)) - 1).value is None
+    assert ws.cell(FIRST_DATA_ROW, FIRST_FIGURE_COLUMN + 6).value == 0  # 1월 실인원 계
+    unknown = client.get(
+        "/api/v1/figures/report",
+        params={"facility_id": "Z", "year": YEAR, "quarter": 1},
+        headers=CITY,
+    )
+    assert unknown.status_code == 404
+    assert "Z" in unknown.json()["detail"]
+    for params in ({"year": YEAR, "quarter": 5}, {"year": "2026년", "quarter": 1}, {"quarter": 1}):
+        bad = client.get("/api/v1/figures/report", params=params, headers=STAFF)
+        assert bad.status_code == 422, params
+    bad_month = client.get(
+        "/api/v1/figures/query",
+        params={"first_month": "2026-13", "last_month": "2026-12"},
+        headers=STAFF,
+    )
+    assert bad_month.status_code == 422

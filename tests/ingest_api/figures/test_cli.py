@@ -15,7 +15,7 @@ import pyzipper
 from openpyxl import load_workbook
 
 from ingest_api.core.security import Role
-from ingest_api.figures.export import FIRST_DATA_ROW
+from ingest_api.figures.export import FIRST_DATA_ROW, FIRST_FIGURE_COLUMN, columns
 from ingest_api.figures.models import QuarterlyReport
 from ingest_api.registry import store
 from ingest_api.registry.models import Facility
@@ -112,12 +112,17 @@ def test_report_command_writes_xlsx_csv_and_json(
     clear = io.BytesIO()
     office.decrypt(clear)
     ws = load_workbook(clear).worksheets[0]
-    # Quarter block starts after 6 fixed columns and 3 monthly blocks of 16.
-    quarter_first = 7 + 3 * 16
+    quarter = report.period_labels[f"{YEAR}-Q4"]
+    at = next(
+        i
+        for i, c in enumerate(columns(report))
+        if (c.top, c.group, c.leaf) == (quarter, "실인원", "계")
+    )
+    quarter_first = FIRST_FIGURE_COLUMN + at
     assert ws.cell(row=FIRST_DATA_ROW, column=quarter_first).value == total.unique_persons
     assert ws.cell(row=FIRST_DATA_ROW, column=quarter_first + 3).value == total.person_visits
     csv_lines = _open_zip(tmp_path / "c.zip").decode("utf-8-sig").splitlines()
-    assert csv_lines[0].startswith("구분,기능")
+    assert csv_lines[0].startswith("연번,구분,기능")
     assert csv_lines[1].split(",")[quarter_first - 1] == str(total.unique_persons)
     with psycopg.connect(city_db) as conn:
         audited = conn.execute(

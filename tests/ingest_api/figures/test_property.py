@@ -127,43 +127,146 @@ def _rows(events: list[tuple[str, int, str, str, int]]) -> list[tuple[Any, ...]]
     return rows
 
 
+# A registry change before the refresh: (member, gender, neighbourhood, fee override of one of
+# their enrolments) — the person attributes the cube caches must follow it.
+change = st.one_of(
+    st.none(),
+    st.tuples(
+        st.sampled_from([m[0] for m in MEMBERS]),
+        st.sampled_from([None, "M", "F"]),
+        st.sampled_from([None, "우만1동", "인계동"]),
+        st.sampled_from([None, "paid", "reduced", "free"]),
+    ),
+)
+span = st.tuples(
+    st.integers(min_value=0, max_value=150),  # first day of the year
+    st.integers(min_value=0, max_value=45),  # length in days
+    st.lists(st.sampled_from([d for d in DIMS if d != "period"]), max_size=2, unique=True),
+)
+
+
+def _apply(
+    conn: psycopg.Connection[Any], drawn: tuple[str, str | None, str | None, str | None]
+) -> None:
+    """Change one member's gender, neighbourhood and first enrolment's fee type."""
+    ref, gender, hood, fee = drawn
+    conn.execute(
+        "UPDATE members SET gender = %s, neighbourhood = %s WHERE member_ref = %s",
+        (gender, hood, ref),
+    )
+    conn.execute(
+        "UPDATE enrolments SET fee_type = %s WHERE member_ref = %s AND program_id ="
+        " (SELECT min(program_id) FROM enrolments WHERE member_ref = %s)",
+        (fee, ref, ref),
+    )
+
+
+def _table(rows: list[Any], dims: list[str]) -> dict[tuple[str, ...], tuple[int, int, int, int]]:
+    """Figure rows as the oracle gives them."""
+    return {
+        tuple(r.key[d] for d in dims): (
+            r.unique_persons,
+            r.person_visits,
+            r.cases,
+            r.operating_days,
+        )
+        for r in rows
+    }
+
+
 @settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(events=st.lists(event, max_size=60), queries=st.lists(query, min_size=1, max_size=3))
+@given(
+    events=st.lists(event, max_size=60),
+    queries=st.lists(query, min_size=1, max_size=3),
+    spans=st.lists(span, max_size=2),
+    registry=change,
+)
 def test_any_slice_equals_a_direct_count(
     registry_db: str,
     events: list[tuple[str, int, str, str, int]],
     queries: list[tuple[list[str], int, int, str | None]],
+    spans: list[tuple[int, int, list[str]]],
+    registry: tuple[str, str | None, str | None, str | None] | None,
 ) -> None:
-    """Rollup and raw paths both equal the oracle for random data, groupings and periods."""
+    """Rollup (cached cube) and raw paths equal the oracle for random data, registry changes,
+    groupings, several periods at once and spans of days."""
     with psycopg.connect(registry_db) as conn:
-        conn.execute("DELETE FROM attendance_events")
-        load_events(conn, events=_rows(events))
+        conn.execute("DELETE FROM attendance_events")  # marks the old days dirty
+        half = len(events) // 2
+        load_events(conn, events=_rows(events[:half]))
         conn.commit()
         rollup.refresh(conn)
+        # The rest as the ingest sends it: deltas added to the rows refreshed above.
+        load_events(conn, events=_rows(events[half:]))
+        conn.commit()
+        rollup.refresh(conn)
+        if registry is not None:
+            # The year is in this process's cube now; a registry change alone must renew it.
+            compute(
+                conn, periods=[Period.months("y", date(YEAR, 1, 1), date(YEAR, 12, 1))], dims=[]
+            )
+            _apply(conn, registry)
+            conn.commit()
+            rollup.refresh(conn)
         data = oracle.load(conn)
         for dims, first, extra, facility in queries:
             last = min(first + extra, 12)
             period = Period.months("p", date(YEAR, first, 1), date(YEAR, last, 1))
+            ytd = Period.months("ytd", date(YEAR, 1, 1), date(YEAR, last, 1))
+            for p in (period, ytd):
+                expected = oracle.count(
+                    data,
+                    months=[(YEAR, m) for m in range(p.first_month.month, last + 1)],
+                    as_of=p.as_of,
+                    dims=dims,
+                    keep=lambda a, f=facility: f is None or a["facility"] == f,  # type: ignore[misc]
+                )
+                for source in ("rollup", "raw"):
+                    # Both periods in one call: the slabs serve two periods with two ages.
+                    got = compute(
+                        conn,
+                        periods=[period, ytd],
+                        dims=["period", *dims],  # type: ignore[list-item]
+                        scope=Scope(facility_id=facility),
+                        source=source,
+                    )
+                    mine = [r for r in got if r.key["period"] == p.label]
+                    assert _table(mine, dims) == expected, (source, p, dims, facility)
+        for first_day, length, dims in spans:
+            start = date(YEAR, 1, 1) + timedelta(days=first_day)
+            days = Period("d", start, start + timedelta(days=length))
+            months = sorted({(d.year, d.month) for d in (days.first_day, days.last_day)})
             expected = oracle.count(
                 data,
-                months=[(YEAR, m) for m in range(first, last + 1)],
-                as_of=period.as_of,
+                months=[(YEAR, m) for m in range(months[0][1], months[-1][1] + 1)],
+                as_of=days.as_of,
                 dims=dims,
-                keep=lambda a, f=facility: f is None or a["facility"] == f,  # type: ignore[misc]
+                days_between=(days.first_day, days.last_day),
             )
             for source in ("rollup", "raw"):
-                got = compute(
-                    conn,
-                    periods=[period],
-                    dims=dims,  # type: ignore[arg-type]
-                    scope=Scope(facility_id=facility),
-                    source=source,
-                )
-                assert {
-                    tuple(r.key[d] for d in dims): (r.unique_persons, r.person_visits, r.cases)
-                    for r in got
-                } == expected, (source, dims, first, last, facility)
+                got = compute(conn, periods=[days], dims=dims, source=source)  # type: ignore[arg-type]
+                assert _table(got, dims) == expected, (source, days, dims)
+
+
+def test_a_registry_change_renews_the_cached_months(registry_db: str) -> None:
+    """A member's new gender reaches the cached figures at the next refresh, not before."""
+    year = Period.months("y", date(YEAR, 1, 1), date(YEAR, 12, 1))
+    with psycopg.connect(registry_db) as conn:
+        conn.execute("DELETE FROM attendance_events")
+        load_events(conn, events=_rows([("P1", 10, "M2", "accepted", 3)]))
+        conn.execute("UPDATE members SET gender = 'F' WHERE member_ref = 'M2'")
+        conn.commit()
+        rollup.refresh(conn)
+        before = compute(conn, periods=[year], dims=["gender"])
+        conn.execute("UPDATE members SET gender = 'M' WHERE member_ref = 'M2'")
+        conn.commit()
+        stale = compute(conn, periods=[year], dims=["gender"])
+        rollup.refresh(conn)
+        after = compute(conn, periods=[year], dims=["gender"])
+    assert [r.key["gender"] for r in before] == ["F"]
+    assert stale == before  # reading never refreshes
+    assert [r.key["gender"] for r in after] == ["M"]

@@ -62,9 +62,11 @@ def _expected_blocks(
         blocks = result.setdefault(level, {})
         width = len(_ROW_DIMS[level])
         for split in (None, "gender", "fee_type"):
-            for key, (u, v, c) in counted[_ROW_DIMS[level] + ((split,) if split else ())].items():
+            for key, (u, v, c, d) in counted[
+                _ROW_DIMS[level] + ((split,) if split else ())
+            ].items():
                 block = blocks.setdefault(key[:width], Block())
-                figures = Figures(unique_persons=u, person_visits=v, cases=c)
+                figures = Figures(unique_persons=u, person_visits=v, cases=c, operating_days=d)
                 if split is None:
                     block.total = figures
                 elif key[-1] in _SPLIT_PARTS:
@@ -90,10 +92,35 @@ def _check_report(report: QuarterlyReport, data: oracle.RawData, sample: CitySam
             levels={r.level for r in report.rows},
         )
         for level, blocks in expected.items():
+            for block in blocks.values():
+                days = block.total.operating_days
+                block.daily_average = round(block.total.person_visits / days, 1) if days else None
             by_level[(level, period.label)] = blocks
     targets = {sp.program.program_id: sp.targets for sp in sample.programs}
+    programs = {sp.program.program_id: sp.program for sp in sample.programs}
+    counted = {p for p, info in data.programs.items() if info["in_figures"]}
     for row in report.rows:
         key = _row_key(row)
+        below = [
+            p
+            for p in counted
+            if (report.facility_id is None or data.programs[p]["facility"] == report.facility_id)
+            and all(
+                str(data.programs[p][d]) == v
+                for d, v in zip(_ROW_DIMS[row.level], key, strict=True)
+                if d != "program"
+            )
+            and (row.level != "program" or p == row.program_id)
+        ]
+        assert row.programs == len(below), row.label
+        if row.level == "program":
+            program = programs[str(row.program_id)]
+            assert (row.team, row.manager, row.indicator, row.operating_form) == (
+                program.team,
+                program.manager,
+                program.indicator,
+                program.operating_form,
+            )
         for period in periods[:4]:
             want = by_level[(row.level, period.label)].get(key, Block())
             assert row.periods[period.label] == want, (row.label, period.label)

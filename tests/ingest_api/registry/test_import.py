@@ -270,3 +270,39 @@ def test_dry_run_validates_without_writing(conn: Any, tmp_path: Path) -> None:
     result = _import(conn, "members", path, dry_run=True)
     assert (result.ok, result.inserted) == (True, 4)
     assert _snapshot(conn) == before
+
+
+def test_the_report_forms_fields_import_with_korean_headers(conn: Any, tmp_path: Path) -> None:
+    """Team, person in charge, indicator, operating form and targets by gender, as the
+    centers' forms name them, reach the registry and its API model."""
+    headers = [
+        *PROGRAM_HEADERS,
+        "팀명",
+        "담당자",
+        "실적 산정 지표",
+        "운영형태",
+        "목표남",
+        "목표여",
+    ]
+    rows = [
+        [*PROGRAMS[0], "지역복지팀", "김은정", "경로식당 식사 이용 연인원", "상시", 120, 180],
+        [*PROGRAMS[1], "기획운영팀", "정하늘", "실습생 1인 1일 = 연인원 1", "정기", None, None],
+    ]
+    result = _import(conn, "programs", write_xlsx(tmp_path / "forms.xlsx", headers, rows))
+    assert (result.ok, result.inserted, result.issues) == (True, 2, [])
+    found = {p.program_id: p for p in store.list_programs(conn, facility_id="B", year=2026)}
+    meal = found["B-MEAL"]
+    assert (meal.team, meal.manager, meal.indicator, meal.operating_form) == (
+        "지역복지팀",
+        "김은정",
+        "경로식당 식사 이용 연인원",
+        "상시",
+    )
+    assert (meal.targets.unique_persons_male, meal.targets.unique_persons_female) == (120, 180)
+    assert found["B-PRAC"].targets.unique_persons_male is None
+    # The same file again changes nothing; a changed manager is an update.
+    again = _import(conn, "programs", write_xlsx(tmp_path / "forms2.xlsx", headers, rows))
+    assert (again.unchanged, again.updated) == (2, 0)
+    rows[0][headers.index("담당자")] = "박서연"
+    changed = _import(conn, "programs", write_xlsx(tmp_path / "forms3.xlsx", headers, rows))
+    assert (changed.updated, changed.unchanged) == (1, 1)

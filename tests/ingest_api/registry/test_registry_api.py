@@ -30,7 +30,17 @@ PROGRAM = {
     "cycle": "주6회",
     "place": "경로식당",
     "year": 2026,
-    "targets": {"unique_persons": 250, "person_visits": 48000, "cases": 300},
+    "targets": {
+        "unique_persons": 250,
+        "person_visits": 48000,
+        "cases": 300,
+        "unique_persons_male": 90,
+        "unique_persons_female": 160,
+    },
+    "team": "지역복지팀",
+    "manager": "김은정",
+    "indicator": "경로식당 식사 이용 연인원",
+    "operating_form": "상시",
 }
 MEMBER = {
     "member_ref": "E-M00001",
@@ -82,6 +92,8 @@ def test_program_with_rule_and_targets(client: TestClient) -> None:
     (program,) = listed.json()
     assert program["rule_id"] == "attendance"
     assert program["targets"] == PROGRAM["targets"]
+    for field in ("team", "manager", "indicator", "operating_form"):
+        assert program[field] == PROGRAM[field]
     rules = {r["rule_id"]: r for r in client.get("/api/v1/registry/rules").json()}
     assert (rules["practicum"]["visit_unit"], rules["practicum"]["case_unit"]) == (
         "member_day",
