@@ -8,6 +8,7 @@ bytes into memory, described, and dropped: it is never written to disk or databa
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
 
@@ -44,3 +45,25 @@ def describe_photo(photo: bytes) -> list[DescribedFace]:
         )
         for face in _encoder().faces(pixels)
     ]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `welfare face serve`: the center's service with face enrolment at the desk."""
+    face = sub.add_parser("face", help="face match at the center (docs/face.md)")
+    cmds = face.add_subparsers(dest="face_command", required=True)
+    run = cmds.add_parser(
+        "serve",
+        help="`welfare ingest run` with desk enrolment (the `face` extra computes descriptors "
+        "from the posted photos in memory; no photo is kept)",
+    )
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--no-consume", action="store_true", help="serve the API only")
+    run.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """`welfare face serve`."""
+    from ingest_api.cli import serve
+
+    return serve(args, face_describer=describe_photo)
