@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 pytest.importorskip("face_recognition", reason="the `face` extra is not installed")
@@ -160,3 +161,37 @@ async def kiosk(center: FaceCenter, facility_id: str, device_id: str) -> AsyncIt
     settings = kiosk_settings(center, facility_id, device_id)
     async with EdgeAgent(settings, clock=lambda: at) as agent:
         yield agent
+
+
+@pytest.fixture
+def center(database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The center's API (no broker) with B's meal hall, member B-M1, kiosk B/k1 and A/k1."""
+    with TestClient(seeded_app(database_url)) as client:
+        yield client, session_headers(database_url, "b.staff")
+
+
+def seeded_app(database_url: str) -> FastAPI:
+    """The center's app (no broker, the desk's describer) over B's and A's meal halls, member
+    B-M1, kiosks B/k1 and A/k1, and B's staff account `b.staff`."""
+    with psycopg.connect(database_url) as conn:
+        for fid, name in (("B", "한마음종합사회복지관"), ("A", "새봄종합사회복지관")):
+            store.upsert_facility(conn, facility=Facility(facility_id=fid, name=name))
+        for program in (MEAL, A_MEAL):
+            store.upsert_program(conn, program=program)
+            schedules.set_schedule(
+                conn, program_id=program.program_id, schedule=ScheduleIn(sessions=ALL_DAY)
+            )
+            devices.register_device(
+                conn,
+                facility_id=program.facility_id,
+                device_id="k1",
+                device=DeviceIn(program_ids=[program.program_id]),
+            )
+        store.upsert_member(
+            conn, member=member("B-M1", "04A1B2C3"), key=MASTER.encode(), cipher=CIPHER
+        )
+    settings = Settings(
+        database_url=database_url, credential_key=MASTER, data_key=DATA_KEY, refresh_interval_s=0
+    )
+    add_account(database_url, "b.staff", Role.CENTER_STAFF, facility_id="B")
+    return create_app(settings, consume=False, face_describer=describe_photo)

@@ -5,7 +5,6 @@ the rosters, deleted on a status change and on erasure."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,48 +19,14 @@ from skimage import data
 
 from broker.face import TemplateUnreadable, face_key, from_text, open_sealed
 from broker.keys import facility_key
-from ingest_api.core.config import Settings
-from ingest_api.core.security import Role
-from ingest_api.main import create_app
-from ingest_api.registry import devices, rights, rosters, schedules, store
-from ingest_api.registry.models import DeviceIn, Facility, ScheduleIn
-from tests.face.conftest import A_MEAL, png, portrait
-from tests.fleet.conftest import ALL_DAY, MASTER, MEAL, member
+from ingest_api.registry import rights, rosters, store
+from tests.face.conftest import png, portrait
+from tests.fleet.conftest import MASTER
 from tests.hardware.faces import astronaut
-from tests.security_helpers import CIPHER, DATA_KEY, add_account, session_headers
 from welfare.face_desk import describe_photo
 
 FACE = "/api/v1/registry/members/B-M1/face"
 PHOTO = png(portrait(astronaut()))
-
-
-@pytest.fixture
-def center(database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    """The center's API (no broker) with B's meal hall, member B-M1, kiosk B/k1 and A/k1."""
-    with psycopg.connect(database_url) as conn:
-        for fid, name in (("B", "한마음종합사회복지관"), ("A", "새봄종합사회복지관")):
-            store.upsert_facility(conn, facility=Facility(facility_id=fid, name=name))
-        for program in (MEAL, A_MEAL):
-            store.upsert_program(conn, program=program)
-            schedules.set_schedule(
-                conn, program_id=program.program_id, schedule=ScheduleIn(sessions=ALL_DAY)
-            )
-            devices.register_device(
-                conn,
-                facility_id=program.facility_id,
-                device_id="k1",
-                device=DeviceIn(program_ids=[program.program_id]),
-            )
-        store.upsert_member(
-            conn, member=member("B-M1", "04A1B2C3"), key=MASTER.encode(), cipher=CIPHER
-        )
-    settings = Settings(
-        database_url=database_url, credential_key=MASTER, data_key=DATA_KEY, refresh_interval_s=0
-    )
-    add_account(database_url, "b.staff", Role.CENTER_STAFF, facility_id="B")
-    app = create_app(settings, consume=False, face_describer=describe_photo)
-    with TestClient(app) as client:
-        yield client, session_headers(database_url, "b.staff")
 
 
 def consent_and_enrol(client: TestClient, staff: dict[str, str]) -> None:

@@ -318,6 +318,12 @@ MATRIX = [
     # -- face match (issue 17): people of the member's center only, never a token ----------
     # No consent is on record yet: enrolment is refused (409) before any photo is looked at.
     row(
+        "GET",
+        "/members/{member_ref}/face",
+        "401 403 403 403 403 404 ok ok",
+        url="/members/B-M1/face",
+    ),
+    row(
         "POST",
         "/api/v1/registry/members/{member_ref}/face/enrol",
         "401 403 403 403 403 404 409 409",
