@@ -146,6 +146,20 @@ async def test_consent_enrol_sync_confirm_attend_then_withdraw_everywhere(
             reader.cancel()
         # Enrolment after the withdrawal is refused again until a new consent.
         assert client.post(f"{ENROL}/enrol", json=photos, headers=manager).status_code == 409
+        # A new consent and enrolment; then a status change takes her off the rosters'
+        # face match: the template is deleted at the center and leaves both kiosks.
+        client.post(f"{ENROL}/consent", json={"form_id": "얼굴-2026-0118"}, headers=manager)
+        assert client.post(f"{ENROL}/enrol", json=photos, headers=manager).status_code == 201
+        await until(lambda: _has_face(k1, "B-M1"), within=60, what="the template again on k1")
+        suspended = client.post(
+            "/api/v1/registry/members/B-M1/status", json={"status": "suspended"}, headers=manager
+        )
+        assert suspended.json() == {"changed": True}
+        assert center_templates(face_center) == 0
+        took = await until(
+            lambda: _none(k2, k1), within=60, what="the template gone after the suspension"
+        )
+        print(f"suspension -> gone from both kiosks in {took:.2f} s")
         assert len(face_events(face_center)) == 1
         # A's kiosk never received it (nor B's member at all).
         assert await face_refs(a1) == []
