@@ -23,6 +23,7 @@ from ingest_api.registry import rights, rosters, store
 from tests.face.conftest import png, portrait
 from tests.fleet.conftest import MASTER
 from tests.hardware.faces import astronaut
+from tests.security_helpers import CIPHER
 from welfare.face_desk import describe_photo
 
 FACE = "/api/v1/registry/members/B-M1/face"
@@ -84,6 +85,11 @@ def test_consent_enrolment_and_withdrawal_are_recorded_and_audited(
     assert shown["enrolled"] is True
     assert shown["photos"] == 1
     assert "sealed" not in str(shown)
+    with psycopg.connect(database_url) as conn:  # the member's own export says so
+        exported = rights.member_record(conn, member_ref="B-M1", cipher=CIPHER)["face"]
+    assert exported["template_held"] is True
+    assert exported["consent"]["form_id"] == "F-0117"
+    assert "sealed" not in str(exported)
     withdrawn = client.post(f"{FACE}/withdraw", headers=staff).json()
     assert withdrawn == {"withdrawn": True, "template_deleted": True}
     after = client.get(FACE, headers=staff).json()
