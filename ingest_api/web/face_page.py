@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from broker.models import mask_name
 from ingest_api.core.audit import write_audit
 from ingest_api.core.deps import ConnDep, FaceEnroller
 from ingest_api.registry import face
@@ -27,12 +28,17 @@ def face_page(
     """Consent form, camera and enrolment for one member of the caller's center (audited)."""
     _in_scope(conn, principal, member_ref, "face_page")
     write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}:face")
+    row = conn.execute(
+        "SELECT display_name FROM members WHERE member_ref = %s", (member_ref,)
+    ).fetchone()
     return templates.TemplateResponse(
         request,
         "face_enrol.html",
         {
             **page_context(principal),
             "member_ref": member_ref,
+            # Masked, as staff see members: enough to check it is the person at the desk.
+            "member_name": mask_name(str(row[0])) if row else "",
             "status": face.status(conn, member_ref=member_ref),
             "available": getattr(request.app.state, "face_describer", None) is not None,
         },

@@ -56,6 +56,7 @@ def test_enrol_and_withdraw_from_the_desk_page(database_url: str, tmp_path: Path
             context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base}])
             page = context.new_page()
             page.goto(f"{base}/members/B-M1/face")
+            assert "B-M1 김*자" in page.inner_text("h1")
             assert "얼굴인식 동의가 없습니다" in page.inner_text("#consent-state")
             page.click("#record-consent")  # no form number: a clear message, nothing sent
             assert page.inner_text("#message") == "동의서 번호를 입력하세요."
