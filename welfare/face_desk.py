@@ -20,6 +20,7 @@ from ingest_api.registry.face import DescribedFace
 
 # Desk photos larger than this are scaled down first: detection time grows with the pixels.
 MAX_SIDE_PX = 1024
+MAX_PIXELS = 40_000_000
 
 
 @functools.cache
@@ -32,8 +33,14 @@ def describe_photo(photo: bytes) -> list[DescribedFace]:
     """Every face in a JPEG/PNG photo, largest first; ValueError if it is not an image."""
     try:
         with Image.open(io.BytesIO(photo)) as opened:
+            if opened.format not in ("JPEG", "PNG"):
+                raise ValueError(f"not a JPEG or PNG photo ({opened.format})")
+            # A few compressed bytes can claim a huge picture: refuse before decoding it.
+            if opened.width * opened.height > MAX_PIXELS:
+                raise ValueError("photo too large")
+            opened.draft("RGB", (MAX_SIDE_PX, MAX_SIDE_PX))  # JPEG: decode at reduced size
             image = opened.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ValueError("not a JPEG or PNG photo") from exc
     if max(image.size) > MAX_SIDE_PX:
         image.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX))
