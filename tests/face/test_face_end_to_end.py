@@ -160,7 +160,29 @@ async def test_consent_enrol_sync_confirm_attend_then_withdraw_everywhere(
             lambda: _none(k2, k1), within=60, what="the template gone after the suspension"
         )
         print(f"suspension -> gone from both kiosks in {took:.2f} s")
-        assert len(face_events(face_center)) == 1
+        # Back, enrolled again (the consent stands), then erased at her request.
+        client.post(
+            "/api/v1/registry/members/B-M1/status", json={"status": "active"}, headers=manager
+        )
+        assert client.post(f"{ENROL}/enrol", json=photos, headers=manager).status_code == 201
+        await until(lambda: _has_face(k2, "B-M1"), within=60, what="the template again on k2")
+        erased = client.post(
+            "/api/v1/registry/members/B-M1/rights/erase",
+            json={"reason": "본인 요청"},
+            headers=manager,
+        )
+        assert erased.status_code == 200, erased.text
+        assert center_templates(face_center) == 0
+        took = await until(
+            lambda: _none(k2, k1), within=60, what="the template gone after the erasure"
+        )
+        print(f"erasure -> gone from both kiosks in {took:.2f} s")
+        # Still one face attendance in all (erasure moved it to a pseudonym; it still counts).
+        with face_center.fleet.conn() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM attendance_events WHERE method = 'face'"
+            ).fetchone()
+        assert row == (1,)
         # A's kiosk never received it (nor B's member at all).
         assert await face_refs(a1) == []
         assert await a1.store.member("B-M1") is None
