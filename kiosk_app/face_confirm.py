@@ -34,6 +34,13 @@ class FaceConfirmMixin:
         app: Any = self
         if not app.started:
             return
+        from kiosk_app.app import STAFF_SCREENS  # the app's own list (imported late: a cycle)
+
+        if app.manager.current in STAFF_SCREENS | {"choose"}:
+            # Staff at work, or a member choosing a class: never interrupt; say no at once so
+            # the agent is not left waiting (nothing is recorded).
+            app._spawn(app._send(app.link.face_answer(str(question["token"]), yes=False)))
+            return
         self.face_token = str(question["token"])
         screen = app.screen("face_confirm")
         screen.question = f"{question['display_name']} 님이 맞으세요?"

@@ -99,6 +99,19 @@ async def flows(ui: Any, shot: Path | None) -> dict[str, Any]:
         "result": attempt.result is not None,
         "events": len(await face_events(ui)),
     }
+    # 4. Staff at work on the kiosk: the question does not interrupt them; answered no.
+    await ui.press("직원")
+    await ui.wait_screen("pin")
+    await ui.enter_pin(PIN)
+    await ui.wait_screen("staff")
+    started = time.perf_counter()
+    attempt = await ask(10.0)
+    report["staff_busy"] = {
+        "result": attempt.result is not None,
+        "screen": ui.screen,
+        "answered_in_s": time.perf_counter() - started,
+        "events": len(await face_events(ui)),
+    }
     report["button_heights"] = [
         ui.app.screen("face_confirm").ids[name].height for name in ("yes", "no")
     ]

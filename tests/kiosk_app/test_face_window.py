@@ -59,6 +59,15 @@ def test_no_and_no_answer_record_nothing(face_report: dict[str, Any]) -> None:
     assert face_report["timeout"] == {"result": False, "events": 1}
 
 
+def test_a_face_question_never_interrupts_staff_at_work(face_report: dict[str, Any]) -> None:
+    """On a staff screen the question is answered no at once; the staff screen stays."""
+    busy = face_report["staff_busy"]
+    assert busy["result"] is False
+    assert busy["screen"] == "staff"
+    assert busy["answered_in_s"] < 5  # not the 10 s timeout
+    assert busy["events"] == 1
+
+
 def test_docs_hold_the_face_question_screenshot() -> None:
     """docs/screens/face_confirm.png is committed (face_flows.py REPORT PNG makes it)."""
     assert (ROOT / "docs" / "screens" / "face_confirm.png").exists()
