@@ -46,19 +46,19 @@ def facility_key(master: bytes, *, facility_id: str, version: int) -> str:
     return hkdf.derive(master).hex()
 
 
-def _subkey(key: bytes, purpose: str) -> bytes:
+def subkey(key: bytes, purpose: str) -> bytes:
     """A key for one purpose, so no two uses of a credential key ever share an HMAC input."""
     return hmac.new(key, b"welfare|" + purpose.encode(), hashlib.sha256).digest()
 
 
 def key_id(key: bytes) -> str:
     """A short public id of a key (16 hex characters); reveals nothing of the key."""
-    return _subkey(key, "key-id").hex()[:16]
+    return subkey(key, "key-id").hex()[:16]
 
 
 def sign(keys: Iterable[bytes], message: bytes) -> list[str]:
     """HMAC-SHA256 signatures of `message`, one per key (hex)."""
-    return [hmac.new(_subkey(k, "sign"), message, hashlib.sha256).hexdigest() for k in keys]
+    return [hmac.new(subkey(k, "sign"), message, hashlib.sha256).hexdigest() for k in keys]
 
 
 def verify(keys: Iterable[bytes], message: bytes, signatures: Iterable[str]) -> bool:
@@ -78,7 +78,7 @@ def wrap_aad(facility_id: str, device_id: str) -> bytes:
 def wrap_key(*, key_text: str, under: bytes, aad: bytes) -> WrappedKey:
     """Encrypt a key (its text) under another key the receiving kiosk holds."""
     nonce = os.urandom(12)
-    sealed = AESGCM(_subkey(under, "wrap")).encrypt(nonce, key_text.encode(), aad)
+    sealed = AESGCM(subkey(under, "wrap")).encrypt(nonce, key_text.encode(), aad)
     return WrappedKey(
         key_id=key_id(key_text.encode()),
         wrapped_with=key_id(under),
@@ -91,7 +91,7 @@ def unwrap_key(wrapped: WrappedKey, *, under: bytes, aad: bytes) -> str:
     """The key text of `wrapped`; ValueError if `under` is not the key it was wrapped with."""
     try:
         text = (
-            AESGCM(_subkey(under, "wrap"))
+            AESGCM(subkey(under, "wrap"))
             .decrypt(base64.b64decode(wrapped.nonce), base64.b64decode(wrapped.ciphertext), aad)
             .decode()
         )

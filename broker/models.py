@@ -162,6 +162,10 @@ class DeviceHealth(_Message):
         description="Device clock minus the center's, from ack round trips (+: device ahead).",
     )
     cpu_temp_c: float | None = Field(default=None, ge=-60, le=200)
+    # Face match (docs/face.md): templates the kiosk can match, and the members whose sealed
+    # template did not open here (dropped, never used; re-enrol or check the facility key).
+    face_templates: int | None = Field(default=None, ge=0)
+    face_unreadable: list[MemberRef] | None = Field(default=None, max_length=100)
 
 
 class DevicePresence(_Message):
@@ -244,6 +248,17 @@ class Sitting(_Message):
         return self
 
 
+class FaceTemplate(_Message):
+    """A member's face template, sealed under the facility's face key (broker/face.py).
+
+    `key_id` names the facility credential key it was derived from; `sealed` is base64. The
+    center never opens it; a kiosk that cannot open it drops it and says so in its health.
+    """
+
+    key_id: str = Field(pattern=KEY_ID)
+    sealed: str = Field(min_length=1, max_length=2_000)
+
+
 class RosterMember(_Message):
     """Who may check in here: pseudonymous ref, names for display, hashed credentials."""
 
@@ -252,6 +267,8 @@ class RosterMember(_Message):
     status: MemberStatus = MemberStatus.ACTIVE
     credential_hashes: list[CredentialHash] = Field(default_factory=list)
     program_ids: list[EntityId] = Field(default_factory=list)
+    # Only for an active member with a recorded face consent and an enrolled template.
+    face_template: FaceTemplate | None = None
 
 
 class Roster(_Message):

@@ -18,8 +18,12 @@ from broker.models import DeviceConfig, ProgramSession, Roster, RosterMember, Si
 
 
 def member_digest(member: RosterMember) -> str:
-    """SHA-256 of one member's canonical JSON (the model's own, field order fixed)."""
-    return hashlib.sha256(member.model_dump_json().encode()).hexdigest()
+    """SHA-256 of one member's canonical JSON (the model's own, field order fixed).
+
+    Unset optional fields are left out, so a member without a face template hashes as before
+    face templates existed (kiosks and the center agree across the upgrade).
+    """
+    return hashlib.sha256(member.model_dump_json(exclude_none=True).encode()).hexdigest()
 
 
 def content_hash(

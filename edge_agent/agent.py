@@ -75,6 +75,10 @@ class EdgeAgent:
         self.last_ack_at: datetime | None = None
         self.clock_estimator = ClockEstimator()
         self.metrics = EdgeMetrics()
+        # Face match (edge_agent/face.py): templates opened here, and members whose sealed
+        # template did not open (dropped, reported in the heartbeat); None while face is off.
+        self.face_templates: int | None = None
+        self.face_unreadable: list[str] = []
 
     @property
     def store(self) -> EdgeStore:
@@ -405,4 +409,6 @@ class EdgeAgent:
             last_ack_at=self.last_ack_at,
             clock_offset_s=self.clock_estimator.offset_s,
             cpu_temp_c=cpu_temperature(),
+            face_templates=self.face_templates,
+            face_unreadable=self.face_unreadable[:100] or None,
         )

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeSettings
@@ -15,6 +17,9 @@ from edge_agent.link import LinkServer
 from edge_agent.metrics import serve_metrics
 from edge_agent.store import roster_from_json
 from edge_agent.systemd import service
+
+if TYPE_CHECKING:
+    from hardware.face.matcher import FaceMatch
 
 _LOG = logging.getLogger(__name__)
 
@@ -50,10 +55,13 @@ async def _serve(args: argparse.Namespace) -> None:
             )
             if port is not None:
                 _LOG.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
+        link: LinkServer | None = None
         if settings.link_socket is not None:
             settings.link_socket.parent.mkdir(parents=True, exist_ok=True)
-            await stack.enter_async_context(LinkServer(agent, settings.link_socket))
+            link = await stack.enter_async_context(LinkServer(agent, settings.link_socket))
             _LOG.info("kiosk link on %s", settings.link_socket)
+        if settings.hardware.face:
+            stack.enter_context(_face_task(agent, settings, link))
 
         async def alive() -> bool:
             """The loop runs and the device database answers (the watchdog's check)."""
@@ -71,6 +79,26 @@ async def _serve(args: argparse.Namespace) -> None:
             await asyncio.Event().wait()
         else:
             await run_hardware(agent, settings.hardware)
+
+
+@contextlib.contextmanager
+def _face_task(
+    agent: EdgeAgent, settings: EdgeSettings, link: LinkServer | None
+) -> Iterator[asyncio.Task[None]]:
+    """Watch the camera alongside the card readers (docs/face.md); stopped on exit."""
+    from edge_agent.face import run_face
+
+    async def no_screen(_match: FaceMatch) -> bool:
+        """Without a screen to ask "is this you?", a face records nothing."""
+        return False
+
+    confirm = link.confirm_face if link is not None else no_screen
+    task = asyncio.create_task(run_face(agent, settings.hardware, confirm=confirm), name="face")
+    _LOG.info("face match on (camera %s)", settings.hardware.camera)
+    try:
+        yield task
+    finally:
+        task.cancel()
 
 
 def _run(args: argparse.Namespace) -> int:

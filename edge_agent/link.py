@@ -10,11 +10,14 @@ Protocol, one JSON object per line in each direction:
   ``subscribe``, ``status``, ``tap`` (simulated reader: ``credential``, ``method``),
   ``choose`` (``member_ref``, ``program_id``, ``method``), ``override`` (``member_ref``,
   ``program_id``), ``register_visitor`` (``gender``, ``age_band``, ``neighbourhood``,
-  ``purpose``) and ``counts``.
+  ``purpose``), ``counts`` and ``face_answer`` (``token``, ``yes``).
 - agent -> view: a reply ``{"id": 7, "ok": true, "result": ...}`` or
   ``{"id": 7, "ok": false, "error": "..."}``; after ``subscribe``, pushes
   ``{"event": "tap", "result": {...}}`` for every tap result and
-  ``{"event": "status", "status": {...}}`` whenever the status shown to people changes.
+  ``{"event": "status", "status": {...}}`` whenever the status shown to people changes, and
+  ``{"event": "face", "face": {"token", "display_name", "timeout_s"}}`` when a face matched and
+  the person must say whether it is them (docs/face.md); nothing is recorded until a view
+  answers ``face_answer`` with ``yes: true`` within the time.
 
 A tap result carries ``outcome`` (an `Outcome` value, or null while the member must pick one
 of ``choices``), ``method``, ``event_id`` and the member's and program's display fields.
@@ -28,6 +31,7 @@ import itertools
 import json
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +39,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
-from broker.models import VisitorInfo
+from broker.models import VisitorInfo, mask_name
 from broker.vocabulary import Gender, Method, Outcome, ProgramKind
 from edge_agent.decision import programs_on_now
 from edge_agent.models import ProgramChoice, TapResult
 
 if TYPE_CHECKING:
     from edge_agent.agent import EdgeAgent
+    from hardware.face.matcher import FaceMatch
 
 _LOG = logging.getLogger(__name__)
 
@@ -179,6 +184,7 @@ class LinkServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._status_task: asyncio.Task[None] | None = None
         self._last_status: LinkStatus | None = None
+        self._face_pending: dict[str, asyncio.Future[bool]] = {}
 
     async def __aenter__(self) -> Self:
         """Start listening and forwarding tap results."""
@@ -243,6 +249,35 @@ class LinkServer:
                 writer.close()
                 continue
             writer.write(line)
+
+    async def confirm_face(self, match: FaceMatch, *, within: float = 10.0) -> bool:
+        """Ask the views "김*수 님이 맞으세요?"; True only for a "yes" within `within` s.
+
+        With no view to ask (headless kiosk) the answer is no: without a liveness check a face
+        alone records nothing (docs/face.md).
+        """
+        member = await self.agent.store.member(match.member_ref)
+        if not self._subscribers or member is None or member.face_template is None:
+            return False
+        token = secrets.token_hex(8)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._face_pending[token] = future
+        face = {"token": token, "display_name": mask_name(member.display_name), "timeout_s": within}
+        self._broadcast(_dumps({"event": "face", "face": face}))
+        try:
+            return await asyncio.wait_for(future, within)
+        except TimeoutError:
+            return False
+        finally:
+            self._face_pending.pop(token, None)
+
+    def _face_answer(self, token: str, yes: bool) -> bool:
+        """A view's answer to a face question; whether the question was still open."""
+        future = self._face_pending.pop(token, None)
+        if future is None or future.done():
+            return False
+        future.set_result(yes)
+        return True
 
     def _on_tap(self, result: TapResult) -> None:
         """Agent listener: forward a (committed) tap result to the views."""
@@ -343,6 +378,8 @@ class LinkServer:
                     for pid in sorted(set(names) | set(counts))
                 ],
             }
+        if op == "face_answer":
+            return {"open": self._face_answer(str(request["token"]), request.get("yes") is True)}
         raise LinkError(f"unknown op {op!r}")
 
 
@@ -351,6 +388,8 @@ class LinkServer:
 TapCallback = Callable[[TapResult], None]
 StatusCallback = Callable[[LinkStatus], None]
 ConnectionCallback = Callable[[bool], None]
+# A face matched: {"token", "display_name" (masked), "timeout_s"}; answer with face_answer.
+FaceCallback = Callable[[dict[str, Any]], None]
 
 
 class LinkClient:
@@ -363,6 +402,7 @@ class LinkClient:
         on_tap: TapCallback | None = None,
         on_status: StatusCallback | None = None,
         on_connection: ConnectionCallback | None = None,
+        on_face: FaceCallback | None = None,
         subscribe: bool = True,
         retry_s: float = 0.5,
     ) -> None:
@@ -371,6 +411,7 @@ class LinkClient:
         self._on_tap = on_tap
         self._on_status = on_status
         self._on_connection = on_connection
+        self._on_face = on_face
         self._subscribe = subscribe
         self._retry_s = retry_s
         self._ids = itertools.count(1)
@@ -441,6 +482,10 @@ class LinkClient:
             if self._on_status:
                 self._on_status(LinkStatus.from_json(message["status"]))
             return
+        if event == "face":
+            if self._on_face:
+                self._on_face(dict(message["face"]))
+            return
         future = self._pending.pop(message.get("id", -1), None)
         if future is None or future.done():
             return
@@ -498,6 +543,11 @@ class LinkClient:
         return data["date"], [
             ProgramCount(p["program_id"], p["name"], int(p["count"])) for p in data["programs"]
         ]
+
+    async def face_answer(self, token: str, *, yes: bool) -> bool:
+        """Answer "is this you?"; whether the question was still open."""
+        data = await self.request("face_answer", token=token, yes=yes)
+        return bool(data["open"])
 
     async def status(self) -> LinkStatus:
         """The agent's status now."""

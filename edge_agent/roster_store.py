@@ -216,6 +216,15 @@ class RosterTables:
         """Content hash of the roster in force, if any."""
         return await self._read_meta("roster_hash")
 
+    async def face_templates(self) -> list[tuple[str, str, str]]:
+        """(member ref, key id, sealed base64) of every roster member with a face template."""
+        cur = await self._reader.execute(
+            "SELECT member_ref, json_extract(body, '$.face_template.key_id'), "
+            "json_extract(body, '$.face_template.sealed') FROM roster_members "
+            "WHERE json_extract(body, '$.face_template') IS NOT NULL ORDER BY member_ref"
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]
+
     async def roster_updates(self) -> int:
         """How many updates from the center this device has applied."""
         return int(await self._read_meta("roster_updates") or 0)

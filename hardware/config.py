@@ -27,3 +27,8 @@ class HardwareSettings(BaseModel):
     green_pin: int = 27
     red_pin: int = 22
     debounce_s: float = Field(default=2.0, ge=0)
+    # Face match (docs/face.md): off unless enabled; the camera as hardware.face.camera's
+    # open_camera takes it ("0" or "/dev/video0" through OpenCV, "image:/path.png" a still).
+    face: bool = False
+    camera: str = "0"
+    face_min_px: int = Field(default=80, ge=20, le=2000)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from ingest_api.core.fieldcrypto import FieldCipher
     from ingest_api.core.security import Principal
+    from ingest_api.registry.face import Describer
 
 _LOG = logging.getLogger(__name__)
 _FORMATS = ("xlsx", "csv", "json")
@@ -211,6 +212,11 @@ def _consume(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """`welfare ingest run`."""
+    return serve(args)
+
+
+def serve(args: argparse.Namespace, *, face_describer: Describer | None = None) -> int:
+    """Serve the API (and the consumer); `welfare face serve` adds the desk's describer."""
     import uvicorn
 
     from ingest_api.core.db import login_role_problem
@@ -224,7 +230,8 @@ def _run(args: argparse.Namespace) -> int:
             problem = login_role_problem(conn)
         if problem:
             raise SystemExit(f"error: {problem} (docs/security.md, database roles)")
-    uvicorn.run(create_app(settings, consume=not args.no_consume), host=args.host, port=args.port)
+    app = create_app(settings, consume=not args.no_consume, face_describer=face_describer)
+    uvicorn.run(app, host=args.host, port=args.port)
     return 0
 
 

@@ -17,15 +17,22 @@ from ingest_api.core.maintenance import SecurityMaintenance
 from ingest_api.figures.refresher import RollupRefresher
 from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.ingest.consumer import IngestConsumer
+from ingest_api.registry.face import Describer
 from ingest_api.registry.sync import FleetSync
-from ingest_api.web import fleet, guard, pages, signin
-from ingest_api.web.api import audit, figures, kiosks, metrics, ops, registry
+from ingest_api.web import face_page, fleet, guard, pages, signin
+from ingest_api.web.api import audit, face, figures, kiosks, metrics, ops, registry
 
 _LOG = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
-    """Build the app; with `consume` the MQTT consumer runs for the app's lifetime."""
+def create_app(
+    settings: Settings, *, consume: bool = True, face_describer: Describer | None = None
+) -> FastAPI:
+    """Build the app; with `consume` the MQTT consumer runs for the app's lifetime.
+
+    `face_describer` turns an enrolment photo into face descriptors in memory (docs/face.md);
+    without one, face enrolment at the desk answers that it is not available on this server.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +80,7 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
     app.state.consumer = None
     app.state.fleet = None
     app.state.pool = None
+    app.state.face_describer = face_describer
     for router in (
         ops.router,
         pages.router,
@@ -83,6 +91,8 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         fleet.router,
         kiosks.router,
         metrics.router,
+        face.router,
+        face_page.router,
     ):
         app.include_router(router)
     # The pages' CSS and scripts; vendor/ is filled by `make assets` from npm, never a CDN.

@@ -23,6 +23,7 @@ from edge_agent.link import LinkClient, LinkError, LinkStatus, ProgramCount
 from edge_agent.models import ProgramChoice, TapResult
 from edge_agent.systemd import notify, watchdog_period
 from kiosk_app import texts, theme
+from kiosk_app.face_confirm import FaceConfirmMixin, FaceConfirmScreen
 from kiosk_app.fonts import register_korean_font
 from kiosk_app.pin import verify_pin
 from kiosk_app.settings import KioskSettings
@@ -43,6 +44,7 @@ KV_FILES = (
     "visitor_place.kv",
     "visitor_code.kv",
     "counts.kv",
+    "face_confirm.kv",
     "root.kv",
 )
 PIN_MAX_TRIES = 5
@@ -156,11 +158,12 @@ SCREEN_CLASSES: dict[str, type[Screen]] = {
     "visitor_place": VisitorPlaceScreen,
     "visitor_code": VisitorCodeScreen,
     "counts": CountsScreen,
+    "face_confirm": FaceConfirmScreen,
 }
 STAFF_SCREENS = frozenset({"pin", "staff", "visitor", "visitor_place", "visitor_code", "counts"})
 
 
-class KioskApp(App):  # type: ignore[misc]
+class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
     """The kiosk view. Link callbacks hand data here; only this class touches widgets."""
 
     badge_text = StringProperty("")
@@ -190,6 +193,7 @@ class KioskApp(App):  # type: ignore[misc]
             on_tap=self.on_tap,
             on_status=self.on_status,
             on_connection=self.on_connection,
+            on_face=self.on_face,
         )
         self.status: LinkStatus | None = None
         self.link_up = False

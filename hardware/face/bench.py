@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.face.crypto import ENCODING_SIZE, FaceVector, TemplateCipher, generate_key
+from broker.face import ENCODING_SIZE
+from hardware.face.crypto import FaceVector, TemplateCipher, generate_key
 from hardware.face.matcher import FaceMatcher
 from hardware.face.store import FaceConsent, FaceTemplateStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from broker.models import ReaderState
@@ -76,3 +77,42 @@ class StillCamera(Camera):
     def state(self) -> ReaderState:
         """Always connected."""
         return ReaderState(kind="camera", connected=True, detail="simulator")
+
+
+class ImageFileCamera(Camera):
+    """A still-image camera: the picture in a file, as if held in front of the kiosk.
+
+    For machines without a camera (a demo, a test bench): whatever image the file holds is the
+    frame; replacing the file changes what the camera sees; no file means nobody in front.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        """Show the image at `path` (PNG or JPEG)."""
+        self.path = Path(path)
+        self._cache: tuple[float, RgbImage] | None = None
+
+    def capture(self) -> RgbImage | None:
+        """The file's image as RGB (re-read only when the file changed)."""
+        import numpy as np
+        from PIL import Image  # the `face` extra
+
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            self._cache = None
+            return None
+        if self._cache is None or self._cache[0] != mtime:
+            with Image.open(self.path) as image:
+                self._cache = (mtime, np.asarray(image.convert("RGB"), dtype=np.uint8))
+        return self._cache[1]
+
+    def state(self) -> ReaderState:
+        """Always connected (a simulator)."""
+        return ReaderState(kind="camera", connected=True, detail=f"image {self.path.name}"[:200])
+
+
+def open_camera(spec: str) -> Camera:
+    """The camera a kiosk's settings name: "image:<path>" a still image, else OpenCV's device."""
+    if spec.startswith("image:"):
+        return ImageFileCamera(spec.removeprefix("image:"))
+    return OpenCvCamera(int(spec) if spec.isdigit() else spec)

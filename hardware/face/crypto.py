@@ -10,10 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-ENCODING_SIZE = 128  # dlib's face descriptor
-_NONCE_BYTES = 12
-_VERSION = b"\x01"
-_AAD_PREFIX = b"welfare-face-template:v1:"
+from broker.face import ENCODING_SIZE, open_sealed, seal
 
 FaceVector = npt.NDArray[np.float64]
 
@@ -42,29 +39,24 @@ def load_key(*, env: str = "WELFARE_FACE_KEY", path: Path | None = None) -> byte
 
 
 class TemplateCipher:
-    """Encrypt and decrypt face encodings; a blob only opens for the member it was made for."""
+    """Seal and open face encodings (broker/face.py's format); a blob opens for one member."""
 
     def __init__(self, key: bytes) -> None:
         """Use a 32-byte AES key."""
         if len(key) != 32:
             raise ValueError("the face template key must be 32 bytes (AES-256)")
-        self._aead = AESGCM(key)
+        self._key = key
 
     def encrypt(self, member_ref: str, encoding: FaceVector) -> bytes:
         """Seal one encoding: version, random nonce, ciphertext+tag."""
         vector = np.asarray(encoding, dtype="<f8")
         if vector.shape != (ENCODING_SIZE,):
             raise ValueError(f"a face encoding has {ENCODING_SIZE} values, not {vector.shape}")
-        nonce = os.urandom(_NONCE_BYTES)
         # The member ref is authenticated data: a blob copied onto another member's row
         # fails to decrypt instead of silently matching the wrong person.
-        sealed = self._aead.encrypt(nonce, vector.tobytes(), _AAD_PREFIX + member_ref.encode())
-        return _VERSION + nonce + sealed
+        return seal(self._key, member_ref, vector.tobytes())
 
     def decrypt(self, member_ref: str, blob: bytes) -> FaceVector:
-        """Open one sealed encoding; raises `cryptography.exceptions.InvalidTag` if tampered."""
-        if blob[:1] != _VERSION:
-            raise ValueError("unknown face template format")
-        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
-        plain = self._aead.decrypt(nonce, sealed, _AAD_PREFIX + member_ref.encode())
+        """Open one sealed encoding; raises `TemplateUnreadable` if tampered or not this key's."""
+        plain = open_sealed(self._key, member_ref, blob)
         return np.frombuffer(plain, dtype="<f8").astype(np.float64)

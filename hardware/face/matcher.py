@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hardware.face.crypto import ENCODING_SIZE, FaceVector
+from broker.face import ENCODING_SIZE
+from hardware.face.crypto import FaceVector
 
 DEFAULT_TOLERANCE = 0.45
 # When the runner-up is nearly as close as the best, the face is ambiguous between two

@@ -258,6 +258,7 @@ MembersImporter = Annotated[Principal, Depends(require(Permission.MEMBERS_IMPORT
 SensitiveReader = Annotated[Principal, Depends(require(Permission.MEMBERS_SENSITIVE))]
 MembersExporter = Annotated[Principal, Depends(require(Permission.MEMBERS_EXPORT))]
 RightsOfficer = Annotated[Principal, Depends(require(Permission.MEMBERS_RIGHTS))]
+FaceEnroller = Annotated[Principal, Depends(require(Permission.MEMBERS_FACE))]
 FleetReader = Annotated[Principal, Depends(require(Permission.FLEET_READ))]
 FleetOperator = Annotated[Principal, Depends(require(Permission.FLEET_OPERATE))]
 KeysManager = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]

@@ -61,6 +61,9 @@ class Permission(StrEnum):
     MEMBERS_SENSITIVE = "members.sensitive"  # phone and birth date in clear, with a reason
     MEMBERS_EXPORT = "members.export"  # member lists and contact lists (downloads)
     MEMBERS_RIGHTS = "members.rights"  # a member's own export and erasure
+    # A member's face consent, enrolment and withdrawal: people of the member's center only,
+    # never a machine's token (biometric data, docs/face.md).
+    MEMBERS_FACE = "members.face"
     FLEET_READ = "fleet.read"  # kiosks' health, the ingest's counters
     FLEET_OPERATE = "fleet.operate"  # acknowledge the fleet's alerts, resync a kiosk
     KEYS_MANAGE = "keys.manage"  # rotate and retire a facility's card-hash key
@@ -96,6 +99,7 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             P.MEMBERS_SENSITIVE,
             P.MEMBERS_EXPORT,
             P.MEMBERS_RIGHTS,
+            P.MEMBERS_FACE,
         }
     ),
     Role.CENTER_STAFF: frozenset(
@@ -106,6 +110,7 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             P.REGISTRY_READ,
             P.MEMBERS_READ,
             P.MEMBERS_WRITE,
+            P.MEMBERS_FACE,
         }
     ),
     Role.OPERATOR: frozenset({P.SIGNED_IN, P.FLEET_READ, P.FLEET_OPERATE, P.FIGURES_REFRESH}),

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from ingest_api.core.db import Conn
 from ingest_api.core.fieldcrypto import FieldCipher, member_context
+from ingest_api.registry import face
 
 
 def _plain(value: Any) -> Any:
@@ -75,9 +76,18 @@ def member_record(conn: Conn, *, member_ref: str, cipher: FieldCipher) -> dict[s
     record["main_needs"] = cipher.open_list(
         needs_enc, context=member_context("main_needs", member_ref)
     )
+    held = face.status(conn, member_ref=member_ref)
     return {
         "member": record,
         "consents": [{k: _plain(v) for k, v in c.items()} for c in consents],
+        # Face match: the consent record and whether a template is held (it is sealed and
+        # opens only on the facility's kiosks, so its bytes tell the member nothing).
+        "face": {
+            "consent": {k: _plain(v) for k, v in (held.consent or {}).items()} or None,
+            "template_held": held.enrolled,
+            "enrolled_at": _plain(held.enrolled_at),
+            "photos_used": held.photos,
+        },
         "credentials": [{k: _plain(v) for k, v in c.items()} for c in credentials],
         "enrolments": [{k: _plain(v) for k, v in e.items()} for e in enrolments],
         "attendances": [{k: _plain(v) for k, v in a.items()} for a in attendances],

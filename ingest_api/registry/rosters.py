@@ -19,12 +19,13 @@ import paho.mqtt.client as mqtt
 from psycopg.types.json import Jsonb
 
 from broker.const import QOS_AT_LEAST_ONCE
-from broker.models import Roster, RosterMember, mask_name
+from broker.face import to_text
+from broker.models import FaceTemplate, Roster, RosterMember, mask_name
 from broker.roster import member_digest, roster_hash
 from broker.topics import Channel, topic
 from broker.vocabulary import NameDisplay
 from ingest_api.core.db import Conn
-from ingest_api.registry import keys, schedules
+from ingest_api.registry import face, keys, schedules
 from ingest_api.registry.const import INACTIVE_KEPT_DAYS, SITTING_DAYS
 
 
@@ -70,6 +71,10 @@ def roster_members(
         },
     ).fetchall()
     show = mask_name if name_display is NameDisplay.MASKED else str
+    # Sealed face templates of active members with a face consent (docs/face.md), as stored.
+    faces = face.sealed_templates(
+        conn, facility_id=facility_id, member_refs=[r[0] for r in rows], key_versions=versions
+    )
     return [
         RosterMember(
             member_ref=r[0],
@@ -77,6 +82,11 @@ def roster_members(
             status=r[2],
             credential_hashes=list(r[4]),
             program_ids=list(r[3]),
+            face_template=(
+                FaceTemplate(key_id=faces[r[0]][0], sealed=to_text(faces[r[0]][1]))
+                if r[0] in faces
+                else None
+            ),
         )
         for r in rows
     ]

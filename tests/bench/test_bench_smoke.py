@@ -118,6 +118,7 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
     assert value("registry change → applied on every kiosk, p99") > 0
     assert value("apply a 500-member roster on the device") > 0
     assert value("peak RSS of the edge agent") > 1
+    assert value("frame → confirmation question at the kiosk UI") > 0
 
     text = doc.read_text()
     assert MARK_BEGIN in text

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cryptography.exceptions import InvalidTag
 
+from broker.face import TemplateUnreadable
 from hardware.face.crypto import TemplateCipher, generate_key, load_key
 from hardware.face.matcher import FaceMatcher
 from hardware.face.store import ConsentRequiredError, FaceConsent, FaceTemplateStore
@@ -41,12 +41,12 @@ def test_cipher_round_trip_and_binding_to_the_member() -> None:
     sealed = cipher.encrypt("M1", original)
     assert original.tobytes() not in sealed
     assert np.array_equal(cipher.decrypt("M1", sealed), original)
-    with pytest.raises(InvalidTag):
+    with pytest.raises(TemplateUnreadable):
         cipher.decrypt("M2", sealed)  # copied onto another member's row
-    with pytest.raises(InvalidTag):
+    with pytest.raises(TemplateUnreadable):
         TemplateCipher(generate_key()).decrypt("M1", sealed)
     flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])
-    with pytest.raises(InvalidTag):
+    with pytest.raises(TemplateUnreadable):
         cipher.decrypt("M1", flipped)
     with pytest.raises(ValueError, match="128 values"):
         cipher.encrypt("M1", np.zeros(64))

@@ -315,6 +315,40 @@ MATRIX = [
         url="/api/v1/registry/members/B-M1/status",
         json={"status": "active"},
     ),
+    # -- face match (issue 17): people of the member's center only, never a token ----------
+    # No consent is on record yet: enrolment is refused (409) before any photo is looked at.
+    row(
+        "GET",
+        "/members/{member_ref}/face",
+        "401 403 403 403 403 404 ok ok",
+        url="/members/B-M1/face",
+    ),
+    row(
+        "POST",
+        "/api/v1/registry/members/{member_ref}/face/enrol",
+        "401 403 403 403 403 404 409 409",
+        url="/api/v1/registry/members/B-M1/face/enrol",
+        json={"photos": ["aGVsbG8="]},
+    ),
+    row(
+        "GET",
+        "/api/v1/registry/members/{member_ref}/face",
+        "401 403 403 403 403 404 ok ok",
+        url="/api/v1/registry/members/B-M1/face",
+    ),
+    row(
+        "POST",
+        "/api/v1/registry/members/{member_ref}/face/consent",
+        "401 403 403 403 403 404 ok ok",
+        url="/api/v1/registry/members/B-M1/face/consent",
+        json={"form_id": "F-2026-1"},
+    ),
+    row(
+        "POST",
+        "/api/v1/registry/members/{member_ref}/face/withdraw",
+        "401 403 403 403 403 404 ok ok",
+        url="/api/v1/registry/members/B-M1/face/withdraw",
+    ),
     row(
         "POST",
         "/api/v1/registry/members/{member_ref}/rights/export",
