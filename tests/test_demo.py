@@ -66,14 +66,17 @@ def test_demo_prints_the_engines_figures_which_equal_an_independent_count(
             assert f"{visits_of}" in result.stdout, center
 
 
-def test_demo_on_embedded_defaults_starts_and_stops_its_own_servers() -> None:
+def test_demo_on_embedded_defaults_starts_and_stops_its_own_servers(tmp_path: Path) -> None:
     """No DATABASE_URL, no broker: the bundled PostgreSQL and own Mosquitto, then nothing left."""
+    # The demo's work directory (and so every server it starts) lies under this test's own
+    # TMPDIR: the leftover check below sees only this run's processes, not another demo's.
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["TMPDIR"] = str(tmp_path)
     result = _demo(env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "column shows the same figures" in result.stdout
     assert "stopped: nothing left running" in result.stdout
     leftovers = subprocess.run(
-        ["pgrep", "-f", "welfare-demo-"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == ""
