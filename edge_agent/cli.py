@@ -80,7 +80,9 @@ def _run(args: argparse.Namespace) -> int:
         """Serve until cancelled; SIGTERM cancels this task."""
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
             await _serve(args)
 
