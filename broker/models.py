@@ -22,6 +22,7 @@ from broker.vocabulary import (
     NameDisplay,
     Outcome,
     ProgramKind,
+    RejectReason,
     SyncReason,
     VisitorCode,
 )
@@ -162,6 +163,10 @@ class DeviceHealth(_Message):
         description="Device clock minus the center's, from ack round trips (+: device ahead).",
     )
     cpu_temp_c: float | None = Field(default=None, ge=-60, le=200)
+    # Added in contract revision 1.3: optional, so a 1.2 kiosk's heartbeat still validates.
+    outbox_parked: int | None = Field(
+        default=None, ge=0, description="Events the center refused for good, kept on the device."
+    )
 
 
 class DevicePresence(_Message):
@@ -185,14 +190,35 @@ class DevicePresence(_Message):
         return self
 
 
+class RejectedEvent(_Message):
+    """One event the center refused for good, with the reason; the device parks it."""
+
+    event_id: UUID
+    reason: RejectReason
+    detail: str = Field(max_length=300)
+
+
 class IngestAck(_Message):
-    """Payload on .../ack: these events are committed in the central database."""
+    """Payload on .../ack: these events are committed in the central database, or refused.
+
+    Contract 1.3 added `rejected`. The center sends the two in separate messages, and an ack of
+    committed events is byte for byte what a 1.2 center sent (no `rejected` key), so an older
+    kiosk still confirms what was stored and merely ignores the refusals it cannot read.
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     facility_id: EntityId
     device_id: EntityId
-    committed: list[UUID] = Field(min_length=1)
+    committed: list[UUID] = Field(default_factory=list)
     acked_at: AwareDatetime
+    rejected: list[RejectedEvent] | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> IngestAck:
+        """An ack confirms or refuses at least one event."""
+        if not self.committed and not self.rejected:
+            raise ValueError("an ack names at least one committed or rejected event")
+        return self
 
 
 class ProgramSession(_Message):

@@ -395,6 +395,7 @@ class EdgeAgent:
             software_version=SOFTWARE_VERSION,
             uptime_s=time.monotonic() - self._started,
             outbox_pending=stats.pending,
+            outbox_parked=stats.parked,
             oldest_pending_at=oldest,
             roster_version=await self.store.roster_version(),
             readers=dict(self._readers),

@@ -99,7 +99,10 @@ def _status(args: argparse.Namespace) -> int:
         settings = EdgeSettings()
         async with EdgeAgent(settings.model_copy(update={"mqtt": None})) as agent:
             stats = await agent.store.stats()
-            print(f"pending={stats.pending} confirmed={stats.confirmed}")
+            print(f"pending={stats.pending} confirmed={stats.confirmed} parked={stats.parked}")
+            for event in await agent.store.parked():
+                # Refused by the center for good: kept here, never resent (docs/contract.md).
+                print(f"parked {event.event_id}: {event.reason}")
 
     asyncio.run(show())
     return 0

@@ -63,3 +63,14 @@ class OutboxStats:
     pending: int
     oldest_pending_at: float | None
     confirmed: int
+    parked: int = 0  # refused by the center for good: kept, never resent
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event the center refused for good, kept on the device with the reason."""
+
+    event_id: UUID
+    payload: str
+    parked_at: float
+    reason: str

@@ -257,11 +257,26 @@ class Publisher:
             try:
                 if channel is Channel.ACK:
                     ack = IngestAck.model_validate_json(payload)
-                    self._agent.clock_estimator.acked(
-                        ack.committed, ack.acked_at, mono=time.monotonic()
-                    )
                     self._agent.last_ack_at = ack.acked_at
-                    await store.acknowledge(ack.committed, at=time.time())
+                    if ack.committed:
+                        self._agent.clock_estimator.acked(
+                            ack.committed, ack.acked_at, mono=time.monotonic()
+                        )
+                        await store.acknowledge(ack.committed, at=time.time())
+                    if ack.rejected:
+                        # Refused for good: parked with the reason (kept, counted in the
+                        # heartbeat, never resent), so nothing waits behind it.
+                        parked = await store.park(
+                            ((r.event_id, f"{r.reason}: {r.detail}") for r in ack.rejected),
+                            at=time.time(),
+                        )
+                        _LOG.warning(
+                            "the center refused %d event(s); parked %d: %s",
+                            len(ack.rejected),
+                            parked,
+                            "; ".join(f"{r.event_id} {r.reason}" for r in ack.rejected[:5]),
+                        )
+                        self._health_now.set()  # staff see the parked count at once
                     self._agent.publisher_wake.set()
                 elif channel is Channel.ROSTER:
                     await self.sync.on_roster(payload)

@@ -17,7 +17,7 @@ import aiosqlite
 
 from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
 from broker.vocabulary import Outcome
-from edge_agent.models import OutboxRow, OutboxStats
+from edge_agent.models import OutboxRow, OutboxStats, ParkedEvent
 from edge_agent.roster_store import RosterTables, migrate_roster_tables
 
 SCHEMA = """
@@ -60,6 +60,20 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+
+
+async def _migrate_outbox(db: aiosqlite.Connection) -> None:
+    """Add the parking columns (contract 1.3) to a device database from before them."""
+    cur = await db.execute("PRAGMA table_info(outbox)")
+    columns = {str(r[1]) for r in await cur.fetchall()}
+    if "parked_at" not in columns:
+        # An event the center refused for good: kept with the reason, never sent again.
+        await db.execute("ALTER TABLE outbox ADD COLUMN parked_at REAL")
+        await db.execute("ALTER TABLE outbox ADD COLUMN park_reason TEXT")
+    await db.execute(
+        "CREATE INDEX IF NOT EXISTS outbox_parked ON outbox (seq) WHERE parked_at IS NOT NULL"
+    )
+
 
 EventBuilder = Callable[[Outcome, int | None], AttendanceEvent]
 
@@ -106,6 +120,7 @@ class EdgeStore(RosterTables, EventOutbox):
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
+        await _migrate_outbox(db)
         await migrate_roster_tables(db)
         if str(path) == ":memory:":
             return cls(db)
@@ -263,7 +278,8 @@ class EdgeStore(RosterTables, EventOutbox):
         """Oldest unconfirmed events never sent or last sent before `resend_before`."""
         cur = await self._db.execute(
             "SELECT seq, event_id, payload FROM outbox WHERE confirmed_at IS NULL "
-            "AND (last_sent_at IS NULL OR last_sent_at < ?) ORDER BY seq LIMIT ?",
+            "AND (last_sent_at IS NULL OR last_sent_at < ?) AND parked_at IS NULL "
+            "ORDER BY seq LIMIT ?",
             (resend_before, limit),
         )
         return [OutboxRow(int(r[0]), UUID(r[1]), r[2]) for r in await cur.fetchall()]
@@ -271,7 +287,8 @@ class EdgeStore(RosterTables, EventOutbox):
     async def in_flight(self, *, resend_before: float) -> int:
         """Events sent recently and still waiting for their confirmation."""
         cur = await self._db.execute(
-            "SELECT count(*) FROM outbox WHERE confirmed_at IS NULL AND last_sent_at >= ?",
+            "SELECT count(*) FROM outbox WHERE confirmed_at IS NULL AND last_sent_at >= ? "
+            "AND parked_at IS NULL",
             (resend_before,),
         )
         row = await cur.fetchone()
@@ -296,7 +313,7 @@ class EdgeStore(RosterTables, EventOutbox):
         async with self._write:
             await self._db.execute(
                 "UPDATE outbox SET last_sent_at = NULL WHERE confirmed_at IS NULL "
-                "AND last_sent_at IS NOT NULL"
+                "AND last_sent_at IS NOT NULL AND parked_at IS NULL"
             )
 
     async def acknowledge(self, event_ids: Iterable[UUID], *, at: float) -> int:
@@ -317,6 +334,34 @@ class EdgeStore(RosterTables, EventOutbox):
                 raise
         return max(changed, 0)
 
+    async def park(self, refused: Iterable[tuple[UUID, str]], *, at: float) -> int:
+        """Park events the center refused for good: kept with the reason, never resent."""
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.executemany(
+                    "UPDATE outbox SET parked_at = ?, park_reason = ? WHERE event_id = ? "
+                    "AND confirmed_at IS NULL AND parked_at IS NULL",
+                    [(at, reason[:300], str(e)) for e, reason in refused],
+                )
+                changed = cur.rowcount
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return max(changed, 0)
+
+    async def parked(self) -> list[ParkedEvent]:
+        """Every parked event, oldest first, with the center's reason (for staff)."""
+        cur = await self._db.execute(
+            "SELECT event_id, payload, parked_at, park_reason FROM outbox "
+            "WHERE parked_at IS NOT NULL ORDER BY seq"
+        )
+        return [
+            ParkedEvent(UUID(r[0]), r[1], float(r[2]), str(r[3] or ""))
+            for r in await cur.fetchall()
+        ]
+
     async def prune_confirmed(self, *, before: float) -> int:
         """Delete events confirmed before `before`; the center holds them now."""
         async with self._write:
@@ -328,13 +373,14 @@ class EdgeStore(RosterTables, EventOutbox):
     async def stats(self) -> OutboxStats:
         """Pending and confirmed counts, and the age of the oldest pending event."""
         cur = await self._db.execute(
-            "SELECT count(*) FILTER (WHERE confirmed_at IS NULL), "
-            "min(created_at) FILTER (WHERE confirmed_at IS NULL), "
-            "count(*) FILTER (WHERE confirmed_at IS NOT NULL) FROM outbox"
+            "SELECT count(*) FILTER (WHERE confirmed_at IS NULL AND parked_at IS NULL), "
+            "min(created_at) FILTER (WHERE confirmed_at IS NULL AND parked_at IS NULL), "
+            "count(*) FILTER (WHERE confirmed_at IS NOT NULL), "
+            "count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox"
         )
         row = await cur.fetchone()
         assert row is not None
-        return OutboxStats(int(row[0]), row[1], int(row[2]))
+        return OutboxStats(int(row[0]), row[1], int(row[2]), int(row[3]))
 
     async def all_events(self) -> list[AttendanceEvent]:
         """Every event still on the device, oldest first (for audits and tests)."""

@@ -66,6 +66,7 @@ class DeviceFacts:
     disk_free_mb: float | None = None
     disk_total_mb: float | None = None
     clock_offset_s: float | None = None
+    outbox_parked: int | None = None
     # max(reported_at - received_at) of the recent heartbeats: the fallback clock estimate
     best_arrival_skew_s: float | None = None
     expected: ExpectedRoster | None = None
@@ -139,6 +140,10 @@ def conditions(facts: DeviceFacts, *, now: datetime, rules: FleetSettings) -> di
         ):
             share = f" ({pct:.1f}%)" if pct is not None else ""
             found[AlertKind.DISK_LOW] = f"여유 {facts.disk_free_mb:.0f} MB{share}"
+    if facts.outbox_parked:
+        found[AlertKind.EVENTS_PARKED] = (
+            f"센터가 거부한 이벤트 {facts.outbox_parked}건이 기기에 보관됨 (오류 기록 확인)"
+        )
     expected = facts.expected
     if expected is not None and facts.roster_version != expected.version:
         behind = now - expected.issued_at
