@@ -352,6 +352,19 @@ class DeviceConfig(_Message):
     key_ids: KeyIds | None = Field(default=None, max_length=4)
     wrapped_keys: list[WrappedKey] | None = Field(default=None, max_length=4)
     signatures: Signatures | None = Field(default=None, max_length=4)
+    # Contract 1.3, after the center restored its database: "send again every event you had
+    # confirmed since `replay_since`" (center clock). Obeyed once per `replay_id`, and only in
+    # a configuration signed under a key the device holds. Present only while a replay is
+    # asked for, so a 1.2 kiosk is otherwise sent what it reads.
+    replay_id: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,64}$")
+    replay_since: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _replay_whole(self) -> DeviceConfig:
+        """A replay request has both its id and its time."""
+        if (self.replay_id is None) != (self.replay_since is None):
+            raise ValueError("replay_id and replay_since go together")
+        return self
 
 
 class SyncRequest(_Message):

@@ -18,7 +18,6 @@ from broker.const import QOS_AT_LEAST_ONCE
 from broker.models import BatchHeader, DevicePresence, IngestAck, encode_batch
 from broker.topics import Channel, topic
 from edge_agent.const import (
-    KEEP_CONFIRMED_DAYS,
     MAX_IN_FLIGHT,
     PUBLISH_BATCH,
     RECONNECT_MAX_S,
@@ -298,7 +297,7 @@ class Publisher:
                 qos=QOS_AT_LEAST_ONCE,
             )
             await self._agent.store.prune_confirmed(
-                before=time.time() - KEEP_CONFIRMED_DAYS * 86400
+                before=time.time() - self._agent.settings.keep_confirmed_days * 86400
             )
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
             # arrives as it times out, and the agent would then hang on SIGTERM.

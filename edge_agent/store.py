@@ -362,6 +362,33 @@ class EdgeStore(RosterTables, EventOutbox):
             for r in await cur.fetchall()
         ]
 
+    async def replay_confirmed(self, *, since: float, replay_id: str) -> int | None:
+        """Make events confirmed at or after `since` unconfirmed and due again, once per id.
+
+        Returns how many, or None when this replay was already done. The ids and the count are
+        committed with the change, so a restart neither repeats nor loses it.
+        """
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = await self._get_meta("replays_done")
+                ids: list[str] = json.loads(done) if done else []
+                if replay_id in ids:
+                    await self._db.rollback()
+                    return None
+                cur = await self._db.execute(
+                    "UPDATE outbox SET confirmed_at = NULL, last_sent_at = NULL "
+                    "WHERE confirmed_at IS NOT NULL AND confirmed_at >= ?",
+                    (since,),
+                )
+                count = max(cur.rowcount, 0)
+                await self._set_meta("replays_done", json.dumps([*ids[-19:], replay_id]))
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return count
+
     async def prune_confirmed(self, *, before: float) -> int:
         """Delete events confirmed before `before`; the center holds them now."""
         async with self._write:

@@ -21,6 +21,7 @@ COMPONENT_CLIS = (
     "welfare.provision",
     "welfare.bench.cli",
     "welfare.forms",
+    "welfare.recovery",
 )
 
 

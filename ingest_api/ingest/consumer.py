@@ -40,6 +40,7 @@ from ingest_api.ingest.validation import (
 )
 from ingest_api.ingest.writes import (
     add_metrics,
+    audit_refused_replays,
     flag_unknown_rosters,
     insert_dead_letters,
     insert_events_isolating,
@@ -323,6 +324,7 @@ class IngestConsumer:
             record_heartbeats(cur, beats=beats)
             record_presence(cur, items=presence)
             upsert_sync_reports(cur, reports=syncs)
+            audit_refused_replays(self._conn, reports=syncs)
             counts["messages"] += len(batch)
             counts["events.new"] += new
             counts["events.duplicate"] += len(events) - new

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
+from broker.vocabulary import SyncReason
+from ingest_api.core.audit import write_audit
 from ingest_api.ingest.const import ROSTER_UNKNOWN
 from ingest_api.ingest.validation import DeadLetter, EventRow, ParsedSync
 
@@ -156,3 +159,20 @@ def upsert_sync_reports(
                 for r in reports
             ],
         )
+
+
+def audit_refused_replays(conn: psycopg.Connection[Any], *, reports: Sequence[ParsedSync]) -> None:
+    """Audit every replay request a device refused (not signed under its facility's keys):
+    someone other than the center's fleet sync wrote to its configuration."""
+    for report in reports:
+        request = report.request
+        detail = request.detail or ""
+        if request.reason is SyncReason.REFUSED and detail.startswith("replay "):
+            write_audit(
+                conn,
+                actor=f"device:{request.facility_id}/{request.device_id}",
+                action="denied",
+                subject=f"replay:{detail.split()[1]}",
+                reason=detail,
+                detail={"sent_at": request.sent_at.isoformat()},
+            )
