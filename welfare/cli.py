@@ -22,6 +22,7 @@ COMPONENT_CLIS = (
     "welfare.bench.cli",
     "welfare.forms",
     "welfare.recovery",
+    "welfare.faults.soak",
 )
 
 
