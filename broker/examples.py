@@ -91,6 +91,7 @@ def examples() -> dict[str, tuple[str, str]]:
         clock_offset_s=-0.042,
         cpu_temp_c=48.3,
         outbox_parked=1,
+        storage_days_left=14975.8,
     )
     presence = DevicePresence(
         facility_id=FACILITY, device_id=DEVICE, state="offline", reason="connection_lost"

@@ -167,6 +167,11 @@ class DeviceHealth(_Message):
     outbox_parked: int | None = Field(
         default=None, ge=0, description="Events the center refused for good, kept on the device."
     )
+    storage_days_left: float | None = Field(
+        default=None,
+        ge=0,
+        description="Days of offline taps the free disk (above the reserve) holds at a busy day.",
+    )
 
 
 class DevicePresence(_Message):

@@ -12,3 +12,9 @@ REPLAY_MARGIN_S: Final = 600
 RECONNECT_MIN_S: Final = 1
 RECONNECT_MAX_S: Final = 30
 SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+# What one event takes in the device database (outbox row, its indexes, the served-today and
+# ticket rows), measured on a real day of taps (tests/edge_agent/test_storage.py checks it).
+EVENT_BYTES: Final = 520
+# A busy kiosk's day: the largest center sees about 1,500 visitors a day. The heartbeat's
+# storage estimate uses the kiosk's own last 24 hours when busier.
+BUSY_DAY_EVENTS: Final = 1500

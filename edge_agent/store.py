@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 from uuid import UUID
 
 import aiosqlite
@@ -76,6 +78,21 @@ async def _migrate_outbox(db: aiosqlite.Connection) -> None:
 
 
 EventBuilder = Callable[[Outcome, int | None], AttendanceEvent]
+T = TypeVar("T")
+
+# What a member and staff are told when nothing can be kept (the views show it as is).
+STORAGE_FULL_MESSAGE = (
+    "기기 저장 공간이 가득 찼습니다. 직원에게 알려 주세요 (출석이 기록되지 않았습니다)."
+)
+
+
+class StorageFull(RuntimeError):
+    """Nothing can be kept: the device's disk is full even after freeing what the center has."""
+
+
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for lack of room (SQLITE_FULL)."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
 
 
 class EventOutbox(ABC):
@@ -110,6 +127,11 @@ class EdgeStore(RosterTables, EventOutbox):
         # committed roster, never one half-way through an update on the writer's connection.
         self._reader = reader or db
         self._write = asyncio.Lock()
+        # Set by the agent: where the database lives and the room always left free on its
+        # file system (WELFARE_STORAGE_RESERVE_MB), so SQLite never meets a full disk mid-write.
+        self.path: Path | None = None
+        self.reserve_bytes = 0
+        self.freed_for_room = 0  # confirmed events pruned early to make room (counted)
 
     @classmethod
     async def open(cls, path: Path | str) -> EdgeStore:
@@ -127,7 +149,59 @@ class EdgeStore(RosterTables, EventOutbox):
         reader = await aiosqlite.connect(str(path), isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=ON")
-        return cls(db, reader)
+        store = cls(db, reader)
+        store.path = Path(path)
+        return store
+
+    # -- room -----------------------------------------------------------------------------
+
+    def free_bytes(self) -> int | None:
+        """Free bytes on the database's file system (None for an in-memory store)."""
+        if self.path is None:
+            return None
+        try:
+            return shutil.disk_usage(self.path.resolve().parent).free
+        except OSError:
+            return None
+
+    async def _make_room(self) -> bool:
+        """Free what the center already holds (confirmed events, oldest first); whether any.
+
+        Never an unconfirmed or parked event: those exist nowhere else. Pruning confirmed
+        events early only shortens the window a replay after a center restore can reach.
+        """
+        freed = await self.prune_confirmed(before=time.time() + 1)
+        if freed:
+            self.freed_for_room += freed
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return freed > 0
+
+    async def _with_room(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run a write that keeps an event; make room first or refuse (StorageFull), clearly.
+
+        Below the reserve, or when SQLite reports a full disk, the confirmed events are freed
+        and the write is tried again; if there is still no room, StorageFull: the tap is
+        refused with a message, nothing already kept is dropped.
+        """
+        free = self.free_bytes()
+        if free is not None and free < self.reserve_bytes:
+            await self._make_room()
+            free = self.free_bytes()
+            if free is not None and free < self.reserve_bytes:
+                raise StorageFull(STORAGE_FULL_MESSAGE)
+        try:
+            return await write()
+        except sqlite3.OperationalError as exc:
+            if not _is_full(exc):
+                raise
+        if not await self._make_room():
+            raise StorageFull(STORAGE_FULL_MESSAGE)
+        try:
+            return await write()
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc):
+                raise StorageFull(STORAGE_FULL_MESSAGE) from exc
+            raise
 
     async def close(self) -> None:
         """Close the connections."""
@@ -187,6 +261,28 @@ class EdgeStore(RosterTables, EventOutbox):
     # -- decisions ----------------------------------------------------------------------
 
     async def check_in(
+        self,
+        *,
+        member_ref: str,
+        program_id: str,
+        service_date: date,
+        numbered: bool,
+        override: bool,
+        build: EventBuilder,
+    ) -> AttendanceEvent:
+        """Record a check-in in one durable transaction (or refuse it: StorageFull)."""
+        return await self._with_room(
+            lambda: self._check_in(
+                member_ref=member_ref,
+                program_id=program_id,
+                service_date=service_date,
+                numbered=numbered,
+                override=override,
+                build=build,
+            )
+        )
+
+    async def _check_in(
         self,
         *,
         member_ref: str,
@@ -257,7 +353,11 @@ class EdgeStore(RosterTables, EventOutbox):
     # -- outbox -------------------------------------------------------------------------
 
     async def put(self, event: AttendanceEvent) -> None:
-        """Store one event durably (e.g. an unknown card) outside a check-in."""
+        """Store one event durably (e.g. an unknown card) outside a check-in, or StorageFull."""
+        await self._with_room(lambda: self._put(event))
+
+    async def _put(self, event: AttendanceEvent) -> None:
+        """Store one event durably in its own transaction."""
         async with self._write:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -408,6 +508,12 @@ class EdgeStore(RosterTables, EventOutbox):
         row = await cur.fetchone()
         assert row is not None
         return OutboxStats(int(row[0]), row[1], int(row[2]), int(row[3]))
+
+    async def events_since(self, since: float) -> int:
+        """How many events were recorded since `since` (device clock)."""
+        cur = await self._db.execute("SELECT count(*) FROM outbox WHERE created_at >= ?", (since,))
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def all_events(self) -> list[AttendanceEvent]:
         """Every event still on the device, oldest first (for audits and tests)."""
