@@ -15,6 +15,7 @@ from broker.models import (
     IngestAck,
     ProgramSession,
     ReaderState,
+    RejectedEvent,
     Roster,
     RosterMember,
     Sitting,
@@ -28,7 +29,14 @@ from broker.roster import (
     roster_signing_bytes,
 )
 from broker.topics import Channel, topic
-from broker.vocabulary import MemberStatus, Method, Outcome, ProgramKind, SyncReason
+from broker.vocabulary import (
+    MemberStatus,
+    Method,
+    Outcome,
+    ProgramKind,
+    RejectReason,
+    SyncReason,
+)
 
 KST = timezone(timedelta(hours=9))
 FACILITY = "B"
@@ -82,11 +90,25 @@ def examples() -> dict[str, tuple[str, str]]:
         last_ack_at=AT - timedelta(seconds=1),
         clock_offset_s=-0.042,
         cpu_temp_c=48.3,
+        outbox_parked=1,
+        storage_days_left=14975.8,
     )
     presence = DevicePresence(
         facility_id=FACILITY, device_id=DEVICE, state="offline", reason="connection_lost"
     )
     ack = IngestAck(facility_id=FACILITY, device_id=DEVICE, committed=[event.event_id], acked_at=AT)
+    refusal = IngestAck(
+        facility_id=FACILITY,
+        device_id=DEVICE,
+        acked_at=AT,
+        rejected=[
+            RejectedEvent(
+                event_id=uuid.UUID("01a1f6e8-8aa5-7003-b1c2-d3e4f5061728"),
+                reason=RejectReason.DB_REJECTED,
+                detail="unsupported Unicode escape sequence",
+            )
+        ],
+    )
     config = DeviceConfig(
         facility_id=FACILITY,
         device_id=DEVICE,
@@ -122,6 +144,10 @@ def examples() -> dict[str, tuple[str, str]]:
             presence.model_dump_json(exclude_none=True),
         ),
         "ack": (topic(FACILITY, DEVICE, Channel.ACK), ack.model_dump_json(exclude_none=True)),
+        "ack_rejected": (
+            topic(FACILITY, DEVICE, Channel.ACK),
+            refusal.model_dump_json(exclude_none=True),
+        ),
         "roster": (
             topic(FACILITY, DEVICE, Channel.ROSTER),
             roster.model_dump_json(exclude_none=True),

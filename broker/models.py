@@ -22,6 +22,7 @@ from broker.vocabulary import (
     NameDisplay,
     Outcome,
     ProgramKind,
+    RejectReason,
     SyncReason,
     VisitorCode,
 )
@@ -166,6 +167,15 @@ class DeviceHealth(_Message):
     # template did not open here (dropped, never used; re-enrol or check the facility key).
     face_templates: int | None = Field(default=None, ge=0)
     face_unreadable: list[MemberRef] | None = Field(default=None, max_length=100)
+    # Added in contract revision 1.4: optional, so a 1.3 kiosk's heartbeat still validates.
+    outbox_parked: int | None = Field(
+        default=None, ge=0, description="Events the center refused for good, kept on the device."
+    )
+    storage_days_left: float | None = Field(
+        default=None,
+        ge=0,
+        description="Days of offline taps the free disk (above the reserve) holds at a busy day.",
+    )
 
 
 class DevicePresence(_Message):
@@ -189,14 +199,35 @@ class DevicePresence(_Message):
         return self
 
 
+class RejectedEvent(_Message):
+    """One event the center refused for good, with the reason; the device parks it."""
+
+    event_id: UUID
+    reason: RejectReason
+    detail: str = Field(max_length=300)
+
+
 class IngestAck(_Message):
-    """Payload on .../ack: these events are committed in the central database."""
+    """Payload on .../ack: these events are committed in the central database, or refused.
+
+    Contract 1.4 added `rejected`. The center sends the two in separate messages, and an ack of
+    committed events is byte for byte what a 1.2 center sent (no `rejected` key), so an older
+    kiosk still confirms what was stored and merely ignores the refusals it cannot read.
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     facility_id: EntityId
     device_id: EntityId
-    committed: list[UUID] = Field(min_length=1)
+    committed: list[UUID] = Field(default_factory=list)
     acked_at: AwareDatetime
+    rejected: list[RejectedEvent] | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> IngestAck:
+        """An ack confirms or refuses at least one event."""
+        if not self.committed and not self.rejected:
+            raise ValueError("an ack names at least one committed or rejected event")
+        return self
 
 
 class ProgramSession(_Message):
@@ -343,6 +374,19 @@ class DeviceConfig(_Message):
     key_ids: KeyIds | None = Field(default=None, max_length=4)
     wrapped_keys: list[WrappedKey] | None = Field(default=None, max_length=4)
     signatures: Signatures | None = Field(default=None, max_length=4)
+    # Contract 1.4, after the center restored its database: "send again every event you had
+    # confirmed since `replay_since`" (center clock). Obeyed once per `replay_id`, and only in
+    # a configuration signed under a key the device holds. Present only while a replay is
+    # asked for, so a 1.3 kiosk is otherwise sent what it reads.
+    replay_id: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,64}$")
+    replay_since: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _replay_whole(self) -> DeviceConfig:
+        """A replay request has both its id and its time."""
+        if (self.replay_id is None) != (self.replay_since is None):
+            raise ValueError("replay_id and replay_since go together")
+        return self
 
 
 class SyncRequest(_Message):

@@ -66,6 +66,13 @@ class SyncReason(StrEnum):
     BEHIND = "behind"  # an update's base is not the version held: send a delta from it
 
 
+class RejectReason(StrEnum):
+    """Why the center refused one event for good (contract 1.4: `IngestAck.rejected`)."""
+
+    INVALID = "invalid"  # the event breaks the contract (the rest of its batch may be valid)
+    DB_REJECTED = "db_rejected"  # valid JSON the database refuses (e.g. a NUL character)
+
+
 class NameDisplay(StrEnum):
     """How the kiosk shows a member's name on success."""
 

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from zoneinfo import ZoneInfo
 
 from broker.config import key_bytes
@@ -29,11 +29,12 @@ from broker.models import (
 )
 from broker.vocabulary import Gender, Method, NameDisplay, Outcome, ProgramKind
 from edge_agent.config import EdgeSettings
+from edge_agent.const import BUSY_DAY_EVENTS, EVENT_BYTES
 from edge_agent.decision import eligible_programs, is_active, sessions_on_now
 from edge_agent.health import ClockEstimator, cpu_temperature, disk_space
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.models import ProgramChoice, TapResult
-from edge_agent.store import EdgeStore
+from edge_agent.store import EdgeStore, StorageFull
 
 if TYPE_CHECKING:
     from edge_agent.publisher import Publisher
@@ -74,6 +75,7 @@ class EdgeAgent:
         # The center's time of the last confirmation, and the clock offset from round trips.
         self.last_ack_at: datetime | None = None
         self.clock_estimator = ClockEstimator()
+        self.storage_refusals = 0  # taps refused because nothing could be kept (disk full)
         self.metrics = EdgeMetrics()
         # Face match (edge_agent/face.py): templates opened here, and members whose sealed
         # template did not open (dropped, reported in the heartbeat); None while face is off.
@@ -90,6 +92,7 @@ class EdgeAgent:
     async def __aenter__(self) -> Self:
         """Open the store and start the publisher when a broker is configured."""
         self._store = await EdgeStore.open(self.settings.database)
+        self._store.reserve_bytes = int(self.settings.storage_reserve_mb * 1_048_576)
         self._config = await self._store.config()
         await self._load_keys()
         if self.settings.mqtt is not None:
@@ -196,12 +199,30 @@ class EdgeAgent:
                 member = await self.store.member_by_credential(hashed)
                 if member is not None:
                     break
-            return await self._decide(member, method=method)
+            return await self._kept_or_refused(self._decide(member, method=method), method)
 
     async def identify(self, member_ref: str, *, method: Method) -> TapResult:
         """Decide for a member identified otherwise (face match, staff picking from a list)."""
         with self.metrics.tap_seconds.time():
-            return await self._decide(await self.store.member(member_ref), method=method)
+            member = await self.store.member(member_ref)
+            return await self._kept_or_refused(self._decide(member, method=method), method)
+
+    async def _kept_or_refused(
+        self, deciding: Coroutine[Any, Any, TapResult], method: Method
+    ) -> TapResult:
+        """The decision, or — when the device cannot keep it — a refusal the views show.
+
+        A tap is never answered as done without being kept, and never dropped in silence: the
+        member and staff see why, the buzzer sounds the refusal, the count is in /metrics.
+        """
+        try:
+            return await deciding
+        except StorageFull as exc:
+            _LOG.error("tap refused: %s", exc)
+            self.storage_refusals += 1
+            result = TapResult(outcome=None, method=method, problem=str(exc))
+            self._notify(result)
+            return result
 
     async def _decide(self, member: RosterMember | None, *, method: Method) -> TapResult:
         """Apply the rules of a tap to an identified (or unknown) member."""
@@ -392,6 +413,11 @@ class EdgeAgent:
             else None
         )
         free_mb, total_mb = disk_space(self.settings.database)
+        days_left = None
+        if free_mb is not None:
+            per_day = max(await self.store.events_since(time.time() - 86_400), BUSY_DAY_EVENTS)
+            room = max(0.0, free_mb - self.settings.storage_reserve_mb) * 1_048_576
+            days_left = room / (EVENT_BYTES * per_day)
         return DeviceHealth(
             facility_id=self.settings.facility_id,
             device_id=self.settings.device_id,
@@ -399,6 +425,8 @@ class EdgeAgent:
             software_version=SOFTWARE_VERSION,
             uptime_s=time.monotonic() - self._started,
             outbox_pending=stats.pending,
+            outbox_parked=stats.parked,
+            storage_days_left=days_left,
             oldest_pending_at=oldest,
             roster_version=await self.store.roster_version(),
             readers=dict(self._readers),

@@ -108,7 +108,9 @@ def _run(args: argparse.Namespace) -> int:
         """Serve until cancelled; SIGTERM cancels this task."""
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
             await _serve(args)
 
@@ -125,7 +127,10 @@ def _status(args: argparse.Namespace) -> int:
         settings = EdgeSettings()
         async with EdgeAgent(settings.model_copy(update={"mqtt": None})) as agent:
             stats = await agent.store.stats()
-            print(f"pending={stats.pending} confirmed={stats.confirmed}")
+            print(f"pending={stats.pending} confirmed={stats.confirmed} parked={stats.parked}")
+            for event in await agent.store.parked():
+                # Refused by the center for good: kept here, never resent (docs/contract.md).
+                print(f"parked {event.event_id}: {event.reason}")
 
     asyncio.run(show())
     return 0

@@ -74,6 +74,12 @@ class EdgeSettings(BaseSettings):
     name_display: NameDisplay = NameDisplay.MASKED
     resend_after_s: float = Field(default=30.0, gt=0)
     health_interval_s: float = Field(default=60.0, gt=0)
+    # Confirmed events stay on the device this long (WELFARE_KEEP_CONFIRMED_DAYS), so the center
+    # can ask for them again after restoring its database (docs/reliability.md); then pruned.
+    keep_confirmed_days: float = Field(default=14.0, ge=0, le=366)
+    # Room always left free on the database's file system: below it the device frees the
+    # events the center confirmed, and only then refuses taps (docs/contract.md, the disk).
+    storage_reserve_mb: float = Field(default=64.0, ge=0)
     # The broker publishes this device's last will ("offline") only if it has not reconnected
     # within this many seconds (MQTT 5 Will Delay Interval): a brief drop announces nothing.
     will_delay_s: int = Field(default=60, ge=0, le=86_400)

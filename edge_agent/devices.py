@@ -208,4 +208,10 @@ async def run_hardware(agent: EdgeAgent, settings: HardwareSettings) -> None:
         agent.add_listener(TicketOnTap(agent, printer))
         agent.set_reader_state("printer", printer.state())
     hub = ReaderHub(agent, debounce=Debouncer(settings.debounce_s))
-    await hub.run(build_readers(settings))
+    readers = build_readers(settings)
+    if not readers:
+        # A kiosk whose reader is not configured yet still publishes what it holds, sends its
+        # heartbeat and takes its roster; it must not exit (systemd would restart it forever).
+        _LOG.warning("no card or NFC reader is configured (WELFARE_HARDWARE__*): no taps")
+        await asyncio.Event().wait()
+    await hub.run(readers)

@@ -77,6 +77,7 @@ def tap_result_to_json(result: TapResult) -> dict[str, Any]:
         "choices": [
             {"program_id": c.program_id, "name": c.name, "place": c.place} for c in result.choices
         ],
+        "problem": result.problem,
     }
 
 
@@ -96,6 +97,7 @@ def tap_result_from_json(data: dict[str, Any]) -> TapResult:
             ProgramChoice(c["program_id"], c["name"], c.get("place"))
             for c in data.get("choices", [])
         ),
+        problem=data.get("problem"),
     )
 
 

@@ -35,16 +35,19 @@ class TapResult:
     program_kind: ProgramKind | None = None
     ticket_no: int | None = None
     choices: tuple[ProgramChoice, ...] = field(default=())
+    # Set when nothing could be recorded (the device's storage is full): the tap is refused
+    # with this message, never silently dropped (docs/contract.md, the device's disk).
+    problem: str | None = None
 
     def __post_init__(self) -> None:
-        """A result asks for a choice exactly when it offers classes to choose from."""
-        if (self.outcome is None) != bool(self.choices):
-            raise ValueError("a tap result has choices exactly when its outcome is undecided")
+        """Undecided means classes to choose from, or a problem that kept it from being kept."""
+        if (self.outcome is None) != (bool(self.choices) or self.problem is not None):
+            raise ValueError("a tap result has choices or a problem exactly when it is undecided")
 
     @property
     def needs_choice(self) -> bool:
         """The member must pick a class before anything is recorded."""
-        return self.outcome is None
+        return self.outcome is None and bool(self.choices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +66,14 @@ class OutboxStats:
     pending: int
     oldest_pending_at: float | None
     confirmed: int
+    parked: int = 0  # refused by the center for good: kept, never resent
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event the center refused for good, kept on the device with the reason."""
+
+    event_id: UUID
+    payload: str
+    parked_at: float
+    reason: str

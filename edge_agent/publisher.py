@@ -18,7 +18,6 @@ from broker.const import QOS_AT_LEAST_ONCE
 from broker.models import BatchHeader, DevicePresence, IngestAck, encode_batch
 from broker.topics import Channel, topic
 from edge_agent.const import (
-    KEEP_CONFIRMED_DAYS,
     MAX_IN_FLIGHT,
     PUBLISH_BATCH,
     RECONNECT_MAX_S,
@@ -257,11 +256,26 @@ class Publisher:
             try:
                 if channel is Channel.ACK:
                     ack = IngestAck.model_validate_json(payload)
-                    self._agent.clock_estimator.acked(
-                        ack.committed, ack.acked_at, mono=time.monotonic()
-                    )
                     self._agent.last_ack_at = ack.acked_at
-                    await store.acknowledge(ack.committed, at=time.time())
+                    if ack.committed:
+                        self._agent.clock_estimator.acked(
+                            ack.committed, ack.acked_at, mono=time.monotonic()
+                        )
+                        await store.acknowledge(ack.committed, at=time.time())
+                    if ack.rejected:
+                        # Refused for good: parked with the reason (kept, counted in the
+                        # heartbeat, never resent), so nothing waits behind it.
+                        parked = await store.park(
+                            ((r.event_id, f"{r.reason}: {r.detail}") for r in ack.rejected),
+                            at=time.time(),
+                        )
+                        _LOG.warning(
+                            "the center refused %d event(s); parked %d: %s",
+                            len(ack.rejected),
+                            parked,
+                            "; ".join(f"{r.event_id} {r.reason}" for r in ack.rejected[:5]),
+                        )
+                        self._health_now.set()  # staff see the parked count at once
                     self._agent.publisher_wake.set()
                 elif channel is Channel.ROSTER:
                     await self.sync.on_roster(payload)
@@ -283,7 +297,7 @@ class Publisher:
                 qos=QOS_AT_LEAST_ONCE,
             )
             await self._agent.store.prune_confirmed(
-                before=time.time() - KEEP_CONFIRMED_DAYS * 86400
+                before=time.time() - self._agent.settings.keep_confirmed_days * 86400
             )
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
             # arrives as it times out, and the agent would then hang on SIGTERM.

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sqlite3
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 from uuid import UUID
 
 import aiosqlite
 
 from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
 from broker.vocabulary import Outcome
-from edge_agent.models import OutboxRow, OutboxStats
+from edge_agent.models import OutboxRow, OutboxStats, ParkedEvent
 from edge_agent.roster_store import RosterTables, migrate_roster_tables
 
 SCHEMA = """
@@ -61,7 +63,36 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+
+async def _migrate_outbox(db: aiosqlite.Connection) -> None:
+    """Add the parking columns (contract 1.4) to a device database from before them."""
+    cur = await db.execute("PRAGMA table_info(outbox)")
+    columns = {str(r[1]) for r in await cur.fetchall()}
+    if "parked_at" not in columns:
+        # An event the center refused for good: kept with the reason, never sent again.
+        await db.execute("ALTER TABLE outbox ADD COLUMN parked_at REAL")
+        await db.execute("ALTER TABLE outbox ADD COLUMN park_reason TEXT")
+    await db.execute(
+        "CREATE INDEX IF NOT EXISTS outbox_parked ON outbox (seq) WHERE parked_at IS NOT NULL"
+    )
+
+
 EventBuilder = Callable[[Outcome, int | None], AttendanceEvent]
+T = TypeVar("T")
+
+# What a member and staff are told when nothing can be kept (the views show it as is).
+STORAGE_FULL_MESSAGE = (
+    "기기 저장 공간이 가득 찼습니다. 직원에게 알려 주세요 (출석이 기록되지 않았습니다)."
+)
+
+
+class StorageFull(RuntimeError):
+    """Nothing can be kept: the device's disk is full even after freeing what the center has."""
+
+
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for lack of room (SQLITE_FULL)."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
 
 
 class EventOutbox(ABC):
@@ -96,6 +127,11 @@ class EdgeStore(RosterTables, EventOutbox):
         # committed roster, never one half-way through an update on the writer's connection.
         self._reader = reader or db
         self._write = asyncio.Lock()
+        # Set by the agent: where the database lives and the room always left free on its
+        # file system (WELFARE_STORAGE_RESERVE_MB), so SQLite never meets a full disk mid-write.
+        self.path: Path | None = None
+        self.reserve_bytes = 0
+        self.freed_for_room = 0  # confirmed events pruned early to make room (counted)
 
     @classmethod
     async def open(cls, path: Path | str) -> EdgeStore:
@@ -106,13 +142,66 @@ class EdgeStore(RosterTables, EventOutbox):
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
+        await _migrate_outbox(db)
         await migrate_roster_tables(db)
         if str(path) == ":memory:":
             return cls(db)
         reader = await aiosqlite.connect(str(path), isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=ON")
-        return cls(db, reader)
+        store = cls(db, reader)
+        store.path = Path(path)
+        return store
+
+    # -- room -----------------------------------------------------------------------------
+
+    def free_bytes(self) -> int | None:
+        """Free bytes on the database's file system (None for an in-memory store)."""
+        if self.path is None:
+            return None
+        try:
+            return shutil.disk_usage(self.path.resolve().parent).free
+        except OSError:
+            return None
+
+    async def _make_room(self) -> bool:
+        """Free what the center already holds (confirmed events, oldest first); whether any.
+
+        Never an unconfirmed or parked event: those exist nowhere else. Pruning confirmed
+        events early only shortens the window a replay after a center restore can reach.
+        """
+        freed = await self.prune_confirmed(before=time.time() + 1)
+        if freed:
+            self.freed_for_room += freed
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return freed > 0
+
+    async def _with_room(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run a write that keeps an event; make room first or refuse (StorageFull), clearly.
+
+        Below the reserve, or when SQLite reports a full disk, the confirmed events are freed
+        and the write is tried again; if there is still no room, StorageFull: the tap is
+        refused with a message, nothing already kept is dropped.
+        """
+        free = self.free_bytes()
+        if free is not None and free < self.reserve_bytes:
+            await self._make_room()
+            free = self.free_bytes()
+            if free is not None and free < self.reserve_bytes:
+                raise StorageFull(STORAGE_FULL_MESSAGE)
+        try:
+            return await write()
+        except sqlite3.OperationalError as exc:
+            if not _is_full(exc):
+                raise
+        if not await self._make_room():
+            raise StorageFull(STORAGE_FULL_MESSAGE)
+        try:
+            return await write()
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc):
+                raise StorageFull(STORAGE_FULL_MESSAGE) from exc
+            raise
 
     async def close(self) -> None:
         """Close the connections."""
@@ -172,6 +261,28 @@ class EdgeStore(RosterTables, EventOutbox):
     # -- decisions ----------------------------------------------------------------------
 
     async def check_in(
+        self,
+        *,
+        member_ref: str,
+        program_id: str,
+        service_date: date,
+        numbered: bool,
+        override: bool,
+        build: EventBuilder,
+    ) -> AttendanceEvent:
+        """Record a check-in in one durable transaction (or refuse it: StorageFull)."""
+        return await self._with_room(
+            lambda: self._check_in(
+                member_ref=member_ref,
+                program_id=program_id,
+                service_date=service_date,
+                numbered=numbered,
+                override=override,
+                build=build,
+            )
+        )
+
+    async def _check_in(
         self,
         *,
         member_ref: str,
@@ -242,7 +353,11 @@ class EdgeStore(RosterTables, EventOutbox):
     # -- outbox -------------------------------------------------------------------------
 
     async def put(self, event: AttendanceEvent) -> None:
-        """Store one event durably (e.g. an unknown card) outside a check-in."""
+        """Store one event durably (e.g. an unknown card) outside a check-in, or StorageFull."""
+        await self._with_room(lambda: self._put(event))
+
+    async def _put(self, event: AttendanceEvent) -> None:
+        """Store one event durably in its own transaction."""
         async with self._write:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -263,7 +378,8 @@ class EdgeStore(RosterTables, EventOutbox):
         """Oldest unconfirmed events never sent or last sent before `resend_before`."""
         cur = await self._db.execute(
             "SELECT seq, event_id, payload FROM outbox WHERE confirmed_at IS NULL "
-            "AND (last_sent_at IS NULL OR last_sent_at < ?) ORDER BY seq LIMIT ?",
+            "AND (last_sent_at IS NULL OR last_sent_at < ?) AND parked_at IS NULL "
+            "ORDER BY seq LIMIT ?",
             (resend_before, limit),
         )
         return [OutboxRow(int(r[0]), UUID(r[1]), r[2]) for r in await cur.fetchall()]
@@ -271,7 +387,8 @@ class EdgeStore(RosterTables, EventOutbox):
     async def in_flight(self, *, resend_before: float) -> int:
         """Events sent recently and still waiting for their confirmation."""
         cur = await self._db.execute(
-            "SELECT count(*) FROM outbox WHERE confirmed_at IS NULL AND last_sent_at >= ?",
+            "SELECT count(*) FROM outbox WHERE confirmed_at IS NULL AND last_sent_at >= ? "
+            "AND parked_at IS NULL",
             (resend_before,),
         )
         row = await cur.fetchone()
@@ -296,7 +413,7 @@ class EdgeStore(RosterTables, EventOutbox):
         async with self._write:
             await self._db.execute(
                 "UPDATE outbox SET last_sent_at = NULL WHERE confirmed_at IS NULL "
-                "AND last_sent_at IS NOT NULL"
+                "AND last_sent_at IS NOT NULL AND parked_at IS NULL"
             )
 
     async def acknowledge(self, event_ids: Iterable[UUID], *, at: float) -> int:
@@ -317,6 +434,61 @@ class EdgeStore(RosterTables, EventOutbox):
                 raise
         return max(changed, 0)
 
+    async def park(self, refused: Iterable[tuple[UUID, str]], *, at: float) -> int:
+        """Park events the center refused for good: kept with the reason, never resent."""
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.executemany(
+                    "UPDATE outbox SET parked_at = ?, park_reason = ? WHERE event_id = ? "
+                    "AND confirmed_at IS NULL AND parked_at IS NULL",
+                    [(at, reason[:300], str(e)) for e, reason in refused],
+                )
+                changed = cur.rowcount
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return max(changed, 0)
+
+    async def parked(self) -> list[ParkedEvent]:
+        """Every parked event, oldest first, with the center's reason (for staff)."""
+        cur = await self._db.execute(
+            "SELECT event_id, payload, parked_at, park_reason FROM outbox "
+            "WHERE parked_at IS NOT NULL ORDER BY seq"
+        )
+        return [
+            ParkedEvent(UUID(r[0]), r[1], float(r[2]), str(r[3] or ""))
+            for r in await cur.fetchall()
+        ]
+
+    async def replay_confirmed(self, *, since: float, replay_id: str) -> int | None:
+        """Make events confirmed at or after `since` unconfirmed and due again, once per id.
+
+        Returns how many, or None when this replay was already done. The ids and the count are
+        committed with the change, so a restart neither repeats nor loses it.
+        """
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = await self._get_meta("replays_done")
+                ids: list[str] = json.loads(done) if done else []
+                if replay_id in ids:
+                    await self._db.rollback()
+                    return None
+                cur = await self._db.execute(
+                    "UPDATE outbox SET confirmed_at = NULL, last_sent_at = NULL "
+                    "WHERE confirmed_at IS NOT NULL AND confirmed_at >= ?",
+                    (since,),
+                )
+                count = max(cur.rowcount, 0)
+                await self._set_meta("replays_done", json.dumps([*ids[-19:], replay_id]))
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return count
+
     async def prune_confirmed(self, *, before: float) -> int:
         """Delete events confirmed before `before`; the center holds them now."""
         async with self._write:
@@ -328,13 +500,20 @@ class EdgeStore(RosterTables, EventOutbox):
     async def stats(self) -> OutboxStats:
         """Pending and confirmed counts, and the age of the oldest pending event."""
         cur = await self._db.execute(
-            "SELECT count(*) FILTER (WHERE confirmed_at IS NULL), "
-            "min(created_at) FILTER (WHERE confirmed_at IS NULL), "
-            "count(*) FILTER (WHERE confirmed_at IS NOT NULL) FROM outbox"
+            "SELECT count(*) FILTER (WHERE confirmed_at IS NULL AND parked_at IS NULL), "
+            "min(created_at) FILTER (WHERE confirmed_at IS NULL AND parked_at IS NULL), "
+            "count(*) FILTER (WHERE confirmed_at IS NOT NULL), "
+            "count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox"
         )
         row = await cur.fetchone()
         assert row is not None
-        return OutboxStats(int(row[0]), row[1], int(row[2]))
+        return OutboxStats(int(row[0]), row[1], int(row[2]), int(row[3]))
+
+    async def events_since(self, since: float) -> int:
+        """How many events were recorded since `since` (device clock)."""
+        cur = await self._db.execute("SELECT count(*) FROM outbox WHERE created_at >= ?", (since,))
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def all_events(self) -> list[AttendanceEvent]:
         """Every event still on the device, oldest first (for audits and tests)."""

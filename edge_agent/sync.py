@@ -22,6 +22,7 @@ from broker.keys import key_id, unwrap_key, verify, wrap_aad
 from broker.models import DeviceConfig, Roster, SyncRequest
 from broker.roster import config_signing_bytes, roster_signing_bytes
 from broker.vocabulary import SyncReason
+from edge_agent.const import REPLAY_MARGIN_S
 from edge_agent.roster_store import RosterRefused
 
 if TYPE_CHECKING:
@@ -117,9 +118,36 @@ class RosterSync:
         else:
             keys_changed = False
         await self._agent.apply_config(config)
+        if config.replay_id is not None and config.replay_since is not None:
+            await self._replay(config, signed=config.signatures is not None)
         if keys_changed:
             # The center retires an old key only once every kiosk reports holding the new one.
             await self.request(SyncReason.APPLIED)
+
+    async def _replay(self, config: DeviceConfig, *, signed: bool) -> None:
+        """Obey a signed replay request once: resend what was confirmed since its time.
+
+        An unsigned request is refused (anyone who could publish on the config topic could
+        otherwise make every kiosk resend two weeks of events) and reported to the center,
+        which audits it.
+        """
+        assert config.replay_id is not None
+        assert config.replay_since is not None
+        if not signed:
+            _LOG.warning("refused replay %s: the configuration is not signed", config.replay_id)
+            await self.request(SyncReason.REFUSED, f"replay {config.replay_id} refused: unsigned")
+            return
+        since = config.replay_since.timestamp() - REPLAY_MARGIN_S
+        count = await self._agent.store.replay_confirmed(since=since, replay_id=config.replay_id)
+        if count is None:
+            return  # the retained configuration again: done already
+        _LOG.warning(
+            "replay %s: resending %d event(s) confirmed since %s",
+            config.replay_id,
+            count,
+            config.replay_since.isoformat(),
+        )
+        self._agent.publisher_wake.set()
 
     async def _take_keys(self, config: DeviceConfig) -> bool:
         """Unwrap new keys with keys held, keep only those the facility uses; whether changed."""

@@ -10,10 +10,14 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk_app.boot import prepare_kivy
 from kiosk_app.pin import hash_pin
 from kiosk_app.settings import KioskSettings
+
+if TYPE_CHECKING:
+    from kiosk_app.app import KioskApp
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +47,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pin.set_defaults(handler=_hash_pin)
 
 
+def _stop_on_signals(app: KioskApp) -> None:
+    """systemd stops the kiosk with SIGTERM, a terminal with Ctrl-C: close the window cleanly."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, app.stop)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Run the kiosk UI until closed."""
     settings = KioskSettings()
@@ -60,8 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         """Run the app, with an in-process demo agent if asked."""
         if not args.demo:
             app = KioskApp(settings)
-            # systemd stops the kiosk with SIGTERM: close the window cleanly.
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, app.stop)
+            _stop_on_signals(app)
             await app.async_run(async_lib="asyncio")
             await app.link.close()
             return
@@ -78,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
             async with demo_agent(Path(tmp)) as agent:
                 demo_settings.link_socket = agent.socket
                 app = KioskApp(demo_settings, keyboard_cards=KEYBOARD_CARDS)
+                _stop_on_signals(app)
                 await app.async_run(async_lib="asyncio")
                 await app.link.close()
 

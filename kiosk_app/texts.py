@@ -40,6 +40,10 @@ def present(result: TapResult) -> Presentation:
     """Turn a tap result into what the member sees and hears."""
     name = _name(result)
     program = result.program_name or ""
+    if result.problem is not None:  # nothing could be kept: refused, and staff must know
+        return Presentation(
+            "refused", "refused", "지금은 기록할 수 없습니다", name, result.problem, "", False
+        )
     if result.outcome is None:  # several classes on now: the member picks one first
         return Presentation("choose", "choose", "들으실 수업을 눌러 주세요", name, "", "", False)
     if result.outcome is Outcome.ACCEPTED:

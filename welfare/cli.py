@@ -22,6 +22,8 @@ COMPONENT_CLIS = (
     "welfare.bench.cli",
     "welfare.forms",
     "welfare.face_desk",
+    "welfare.recovery",
+    "welfare.faults.soak",
 )
 
 

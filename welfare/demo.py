@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import tempfile
 import threading
 import time
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `demo` command."""
     demo = sub.add_parser("demo", help="replay a day at the five centers end to end")
     demo.add_argument("--day", type=date.fromisoformat, help="service day (default: last weekday)")
-    demo.add_argument("--serve", action="store_true", help="keep the web pages up until Ctrl-C")
+    demo.add_argument("--serve", action="store_true", help="serve until Ctrl-C or SIGTERM")
     demo.add_argument(
         "--pace", type=float, default=0.002, help="seconds between taps at one kiosk (realism)"
     )
@@ -196,8 +197,28 @@ def _report_month(base: str, day: date, token: str) -> dict[str, dict[str, int]]
     return found
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwind, so every server the demo started is stopped."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start everything, replay, print, stop (or serve until Ctrl-C)."""
+    """Start everything, replay, print, stop (or serve until SIGTERM or Ctrl-C)."""
+    # `timeout`, systemd and container runtimes stop with SIGTERM, whose default would end the
+    # process at once and leave PostgreSQL and Mosquitto running.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("• stopped: nothing left running", flush=True)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Start everything, replay, print, stop (or serve until interrupted)."""
     import psycopg
     import uvicorn
 
@@ -307,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"demo took {time.monotonic() - started:.1f} s")
         if args.serve:
-            print("serving until Ctrl-C …")
+            print("serving until Ctrl-C (or SIGTERM) …", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while thread.is_alive():
                     time.sleep(0.5)

@@ -40,6 +40,8 @@ class FleetSettings(BaseModel):
     clock_alert_s: float = Field(default=60.0, gt=0)
     disk_alert_free_mb: float = Field(default=500.0, ge=0)
     disk_alert_free_pct: float = Field(default=5.0, ge=0, le=100)
+    # Days of offline taps the device's free disk holds (its heartbeat's storage_days_left).
+    disk_alert_days: float = Field(default=14.0, ge=0)
     roster_alert_after_s: float = Field(default=600.0, ge=0)
 
 

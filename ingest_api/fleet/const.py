@@ -34,6 +34,8 @@ class AlertKind(StrEnum):
     CLOCK_SKEW = "clock_skew"
     DISK_LOW = "disk_low"
     ROSTER_BEHIND = "roster_behind"
+    EVENTS_PARKED = "events_parked"
+    BACKUP_FAILED = "backup_failed"
 
 
 STATE_LABELS: Final = {DeviceState.ONLINE: "온라인", DeviceState.OFFLINE: "오프라인"}
@@ -44,6 +46,8 @@ ALERT_LABELS: Final = {
     AlertKind.CLOCK_SKEW: "시계 오차",
     AlertKind.DISK_LOW: "디스크 부족",
     AlertKind.ROSTER_BEHIND: "명단 미갱신",
+    AlertKind.EVENTS_PARKED: "거부된 이벤트 보관",
+    AlertKind.BACKUP_FAILED: "중앙 백업 실패",
 }
 REASON_LABELS: Final = {
     StateReason.FIRST_HEARTBEAT: "첫 하트비트",

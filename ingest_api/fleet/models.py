@@ -47,6 +47,9 @@ class DeviceView(BaseModel):
     clock_offset_s: float | None
     cpu_temp_c: float | None
     disk_free_mb: float | None
+    outbox_parked: int | None = Field(
+        default=None, description="Events the center refused, parked on the device (1.4)."
+    )
     readers_down: list[str]
     last_presence: str | None
     open_alerts: int

@@ -62,6 +62,8 @@ def device_facts(row: dict[str, Any], expected: ExpectedRoster | None) -> Device
         disk_free_mb=health.disk_free_mb if health else None,
         disk_total_mb=health.disk_total_mb if health else None,
         clock_offset_s=health.clock_offset_s if health else None,
+        outbox_parked=health.outbox_parked if health else None,
+        storage_days_left=health.storage_days_left if health else None,
         best_arrival_skew_s=row["best_arrival_skew_s"],
         expected=expected,
     )

@@ -83,6 +83,7 @@ def _device(
         clock_offset_s=clock_offset(facts),
         cpu_temp_c=row["health"].get("cpu_temp_c"),
         disk_free_mb=facts.disk_free_mb,
+        outbox_parked=row["health"].get("outbox_parked"),
         readers_down=readers_down(facts.readers),
         last_presence=row["last_presence"],
         open_alerts=row["open_alerts"],

@@ -66,6 +66,8 @@ class DeviceFacts:
     disk_free_mb: float | None = None
     disk_total_mb: float | None = None
     clock_offset_s: float | None = None
+    outbox_parked: int | None = None
+    storage_days_left: float | None = None
     # max(reported_at - received_at) of the recent heartbeats: the fallback clock estimate
     best_arrival_skew_s: float | None = None
     expected: ExpectedRoster | None = None
@@ -134,11 +136,19 @@ def conditions(facts: DeviceFacts, *, now: datetime, rules: FleetSettings) -> di
         found[AlertKind.CLOCK_SKEW] = f"기기 시계 {offset:+.0f}초"
     if facts.disk_free_mb is not None:
         pct = 100 * facts.disk_free_mb / facts.disk_total_mb if facts.disk_total_mb else None
-        if facts.disk_free_mb < rules.disk_alert_free_mb or (
-            pct is not None and pct < rules.disk_alert_free_pct
+        days = facts.storage_days_left
+        if (
+            facts.disk_free_mb < rules.disk_alert_free_mb
+            or (pct is not None and pct < rules.disk_alert_free_pct)
+            or (days is not None and days < rules.disk_alert_days)
         ):
             share = f" ({pct:.1f}%)" if pct is not None else ""
-            found[AlertKind.DISK_LOW] = f"여유 {facts.disk_free_mb:.0f} MB{share}"
+            left = f", 오프라인 기록 {days:.1f}일분" if days is not None else ""
+            found[AlertKind.DISK_LOW] = f"여유 {facts.disk_free_mb:.0f} MB{share}{left}"
+    if facts.outbox_parked:
+        found[AlertKind.EVENTS_PARKED] = (
+            f"센터가 거부한 이벤트 {facts.outbox_parked}건이 기기에 보관됨 (오류 기록 확인)"
+        )
     expected = facts.expected
     if expected is not None and facts.roster_version != expected.version:
         behind = now - expected.issued_at

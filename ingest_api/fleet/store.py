@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from broker.models import DeviceHealth, DevicePresence
 from ingest_api.core.config import FleetSettings
-from ingest_api.fleet.const import DUPLICATE_WINDOW, DeviceState, StateReason
+from ingest_api.fleet.const import DUPLICATE_WINDOW, AlertKind, DeviceState, StateReason
 from ingest_api.fleet.rules import is_silent, readers_down
 
 Cursor = psycopg.Cursor[Any]
@@ -324,10 +324,15 @@ def acknowledge_device(
 
 
 def open_alert_keys(cur: Cursor) -> dict[tuple[str, str, str], tuple[int, str]]:
-    """(facility, device, kind) -> (alert id, detail) of every open alert."""
+    """(facility, device, kind) -> (alert id, detail) of every open alert the rules decide.
+
+    The backup's alert is opened and resolved by `welfare recovery` itself (fleet/backup.py),
+    never by the monitor's rules.
+    """
     cur.execute(
         "SELECT facility_id, device_id, kind, alert_id, detail FROM device_alerts "
-        "WHERE resolved_at IS NULL"
+        "WHERE resolved_at IS NULL AND kind <> %s",
+        (AlertKind.BACKUP_FAILED.value,),
     )
     return {(r[0], r[1], r[2]): (int(r[3]), str(r[4])) for r in cur.fetchall()}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import queue
 import threading
@@ -18,8 +20,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from broker.const import QOS_AT_LEAST_ONCE
-from broker.models import IngestAck
+from broker.models import IngestAck, RejectedEvent
 from broker.topics import UPSTREAM, Channel, ingest_subscription, topic
+from broker.vocabulary import RejectReason
 from ingest_api.core.config import Settings
 from ingest_api.core.mqtt import center_client
 from ingest_api.fleet.store import Heartbeat, Presence, record_heartbeats, record_presence
@@ -27,23 +30,40 @@ from ingest_api.ingest.const import ACK_CHUNK, ROSTER_UNKNOWN, SESSION_EXPIRY_S,
 from ingest_api.ingest.metrics import ConsumerMetrics
 from ingest_api.ingest.validation import (
     DeadLetter,
+    EventRow,
     ParsedAttendance,
     ParsedHealth,
     ParsedPresence,
     ParsedSync,
+    RefusedEvent,
     parse_message,
 )
 from ingest_api.ingest.writes import (
     add_metrics,
+    audit_refused_replays,
     flag_unknown_rosters,
     insert_dead_letters,
-    insert_events,
+    insert_events_isolating,
     upsert_sync_reports,
 )
 
 _LOG = logging.getLogger(__name__)
-# The event ids a batch stored, per device (facility, device): what each device is told.
-Committed = dict[tuple[str, str], list[UUID]]
+Device = tuple[str, str]
+
+
+@dataclass
+class Committed:
+    """What a batch did, per device (facility, device): what each device is told."""
+
+    stored: dict[Device, list[UUID]] = field(default_factory=lambda: defaultdict(list))
+    refused: dict[Device, list[RejectedEvent]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, other: Committed) -> None:
+        """Take in another part's outcome."""
+        for key, ids in other.stored.items():
+            self.stored[key].extend(ids)
+        for key, events in other.refused.items():
+            self.refused[key].extend(events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +239,7 @@ class IngestConsumer:
 
     def _store_one_by_one(self, batch: list[Incoming]) -> Committed:
         """Store each message alone; one the database refuses becomes a dead letter."""
-        committed: Committed = defaultdict(list)
+        committed = Committed()
         for item in batch:
             try:
                 result = self._store([item])
@@ -233,8 +253,7 @@ class IngestConsumer:
                     add_metrics(cur, counts=Counter({f"dead_letter.{letter.reason}": 1}))
                 self.stats.dead_letters += 1
                 continue
-            for key, ids in result.items():
-                committed[key].extend(ids)
+            committed.add(result)
         return committed
 
     def _store(self, batch: list[Incoming]) -> Committed:
@@ -242,11 +261,13 @@ class IngestConsumer:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.settings.database_url, connect_timeout=5)
         events = []
+        topics: dict[Device, str] = {}
         letters: list[DeadLetter] = []
         beats: list[Heartbeat] = []
         presence: list[Presence] = []
         syncs: list[ParsedSync] = []
-        committed: Committed = defaultdict(list)
+        refused: list[tuple[str, Device, RefusedEvent]] = []
+        committed = Committed()
         counts: Counter[str] = Counter()
         for item in batch:
             parsed = parse_message(item.topic, item.payload, received_at=item.received_at)
@@ -262,19 +283,48 @@ class IngestConsumer:
             else:
                 assert isinstance(parsed, ParsedAttendance)
                 events.extend(parsed.rows)
-                committed[(parsed.facility_id, parsed.device_id)].extend(
-                    r.event_id for r in parsed.rows
-                )
+                device = (parsed.facility_id, parsed.device_id)
+                topics[device] = item.topic
+                refused.extend((item.topic, device, r) for r in parsed.refused)
                 for row in parsed.rows:
                     for flag in row.flags:
                         counts[f"flag.{flag}"] += 1
         with self._conn.transaction(), self._conn.cursor() as cur:
             counts[f"flag.{ROSTER_UNKNOWN}"] += flag_unknown_rosters(cur, rows=events)
-            new = insert_events(cur, rows=events)
+            new, db_refused = insert_events_isolating(cur, rows=events)
+            refused_ids = {row.event_id for row, _ in db_refused}
+            refused += [
+                (
+                    topics[(row.facility_id, row.device_id)],
+                    (row.facility_id, row.device_id),
+                    RefusedEvent(
+                        row.event_id, RejectReason.DB_REJECTED, why, _row_json(row).encode()
+                    ),
+                )
+                for row, why in db_refused
+            ]
+            events = [row for row in events if row.event_id not in refused_ids]
+            for row in events:
+                committed.stored[(row.facility_id, row.device_id)].append(row.event_id)
+            for topic_name, device, event in refused:
+                committed.refused[device].append(
+                    RejectedEvent(event_id=event.event_id, reason=event.reason, detail=event.detail)
+                )
+                letters.append(
+                    DeadLetter(
+                        topic_name,
+                        _LETTER_REASONS[event.reason],
+                        event.detail,
+                        event.payload,
+                        event_id=event.event_id,
+                    )
+                )
+                counts["events.refused"] += 1
             insert_dead_letters(cur, letters=letters, consumer=self.settings.consumer_id)
             record_heartbeats(cur, beats=beats)
             record_presence(cur, items=presence)
             upsert_sync_reports(cur, reports=syncs)
+            audit_refused_replays(self._conn, reports=syncs)
             counts["messages"] += len(batch)
             counts["events.new"] += new
             counts["events.duplicate"] += len(events) - new
@@ -288,12 +338,16 @@ class IngestConsumer:
         return committed
 
     def _acknowledge(self, batch: list[Incoming], committed: Committed) -> None:
-        """PUBACK in arrival order, then tell each device which of its events are stored."""
+        """PUBACK in arrival order, then tell each device which events are stored or refused.
+
+        Refusals go in messages of their own: an ack of stored events stays what a 1.2 kiosk
+        reads (docs/contract.md, 1.4), so an older kiosk still confirms them.
+        """
         for item in batch:
             if item.qos > 0:
                 self._client.ack(item.mid, item.qos)
         now = datetime.now(UTC)
-        for (facility_id, device_id), ids in committed.items():
+        for (facility_id, device_id), ids in committed.stored.items():
             for start in range(0, len(ids), ACK_CHUNK):
                 ack = IngestAck(
                     facility_id=facility_id,
@@ -301,8 +355,33 @@ class IngestConsumer:
                     committed=ids[start : start + ACK_CHUNK],
                     acked_at=now,
                 )
-                self._client.publish(
-                    topic(facility_id, device_id, Channel.ACK),
-                    ack.model_dump_json(),
-                    qos=QOS_AT_LEAST_ONCE,
+                self._send_ack(ack)
+        for (facility_id, device_id), events in committed.refused.items():
+            for start in range(0, len(events), ACK_CHUNK):
+                ack = IngestAck(
+                    facility_id=facility_id,
+                    device_id=device_id,
+                    rejected=events[start : start + ACK_CHUNK],
+                    acked_at=now,
                 )
+                self._send_ack(ack)
+
+    def _send_ack(self, ack: IngestAck) -> None:
+        """Publish one ack to its device (QoS 1)."""
+        self._client.publish(
+            topic(ack.facility_id, ack.device_id, Channel.ACK),
+            ack.model_dump_json(exclude_none=True),
+            qos=QOS_AT_LEAST_ONCE,
+        )
+
+
+# The dead-letter reason of an event refused on its own.
+_LETTER_REASONS = {
+    RejectReason.INVALID: DeadLetterReason.INVALID,
+    RejectReason.DB_REJECTED: DeadLetterReason.DB_REJECTED,
+}
+
+
+def _row_json(row: EventRow) -> str:
+    """An event row as JSON, kept as the dead letter of an event the database refused."""
+    return json.dumps(dataclasses.asdict(row), default=str, ensure_ascii=False)

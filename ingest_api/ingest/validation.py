@@ -9,9 +9,17 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from broker.const import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
-from broker.models import AttendanceBatch, DeviceHealth, DevicePresence, SyncRequest
-from broker.topics import Channel, parse_topic
+from broker.const import MAX_BATCH_EVENTS, MAX_PAYLOAD_BYTES, SCHEMA_VERSION
+from broker.models import (
+    AttendanceBatch,
+    AttendanceEvent,
+    BatchHeader,
+    DeviceHealth,
+    DevicePresence,
+    SyncRequest,
+)
+from broker.topics import Channel, TopicAddress, parse_topic
+from broker.vocabulary import RejectReason
 from ingest_api.ingest.const import FUTURE_TOLERANCE, PAST_TOLERANCE, DeadLetterReason
 
 
@@ -23,6 +31,7 @@ class DeadLetter:
     reason: str
     detail: str
     payload: bytes
+    event_id: UUID | None = None  # the one event refused, when the rest of its batch was stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +54,23 @@ class EventRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedEvent:
+    """One event of a batch refused for good: its device is told and parks it."""
+
+    event_id: UUID
+    reason: RejectReason
+    detail: str
+    payload: bytes  # the event alone, as sent (or as the ingest read it), for the dead letter
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedAttendance:
-    """A valid attendance batch."""
+    """An attendance batch: its valid events as rows, and the events refused one by one."""
 
     facility_id: str
     device_id: str
     rows: list[EventRow]
+    refused: list[RefusedEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +132,8 @@ def parse_message(topic: str, payload: bytes, *, received_at: datetime) -> Parse
             f"schema_version {version!r}, this service reads {SCHEMA_VERSION}",
             payload,
         )
+    if address.channel is Channel.ATTENDANCE and isinstance(document, dict):
+        return _attendance_per_event(topic, payload, document, address, received_at)
     try:
         if address.channel is Channel.ATTENDANCE:
             batch = AttendanceBatch.model_validate(document)
@@ -185,6 +207,67 @@ def _attendance(
         for e in batch.events
     ]
     return ParsedAttendance(batch.facility_id, batch.device_id, rows)
+
+
+def _attendance_per_event(
+    topic: str,
+    payload: bytes,
+    document: dict[str, object],
+    address: TopicAddress,
+    received_at: datetime,
+) -> ParsedAttendance | DeadLetter:
+    """A batch that failed as a whole: its envelope must hold, then each event stands alone.
+
+    One event the center refuses (a newer kiosk's field, a value out of range) must not hold
+    back the valid events sent with it. An event without a readable id cannot be refused to
+    its device by name, so its batch stays a dead letter as before (the device resends it).
+    """
+    events = document.get("events")
+    header = {k: v for k, v in document.items() if k != "events"}
+    try:
+        parsed_header = BatchHeader.model_validate(header)
+    except ValidationError as exc:
+        return DeadLetter(topic, DeadLetterReason.INVALID, _short(exc), payload)
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH_EVENTS:
+        return DeadLetter(
+            topic,
+            DeadLetterReason.INVALID,
+            f"events: a list of 1 to {MAX_BATCH_EVENTS} events is required",
+            payload,
+        )
+    good: list[AttendanceEvent] = []
+    refused: list[RefusedEvent] = []
+    for raw in events:
+        try:
+            good.append(AttendanceEvent.model_validate(raw))
+            continue
+        except ValidationError as exc:
+            detail = _short(exc)
+        event_id = _event_id(raw)
+        if event_id is None:
+            return DeadLetter(
+                topic, DeadLetterReason.INVALID, f"an event without a valid id: {detail}", payload
+            )
+        refused.append(
+            RefusedEvent(
+                event_id, RejectReason.INVALID, detail, json.dumps(raw, ensure_ascii=False).encode()
+            )
+        )
+    whole = AttendanceBatch.model_construct(**dict(parsed_header), events=good)
+    parsed = _attendance(topic, payload, whole, address.facility_id, address.device_id, received_at)
+    if isinstance(parsed, DeadLetter):
+        return parsed
+    return ParsedAttendance(parsed.facility_id, parsed.device_id, parsed.rows, refused)
+
+
+def _event_id(raw: object) -> UUID | None:
+    """The id an invalid event carries, if it is a readable UUID."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("event_id"), str):
+        return None
+    try:
+        return UUID(raw["event_id"])
+    except ValueError:
+        return None
 
 
 def _time_flags(occurred_at: datetime, received_at: datetime) -> list[str]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
+from broker.vocabulary import SyncReason
+from ingest_api.core.audit import write_audit
 from ingest_api.ingest.const import ROSTER_UNKNOWN
 from ingest_api.ingest.validation import DeadLetter, EventRow, ParsedSync
 
@@ -56,10 +59,40 @@ def insert_dead_letters(
     """Keep every rejected message with its reason and raw bytes."""
     if letters:
         cur.executemany(
-            "INSERT INTO dead_letters (topic, reason, detail, payload, consumer) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            [(d.topic, d.reason, d.detail, d.payload, consumer) for d in letters],
+            "INSERT INTO dead_letters (topic, reason, detail, payload, consumer, event_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING",
+            [(d.topic, d.reason, d.detail, d.payload, consumer, d.event_id) for d in letters],
         )
+
+
+# What the database refuses in one event's data (not an outage): a NUL character in text,
+# a value out of a column's range, a broken constraint.
+REFUSALS = (psycopg.DataError, psycopg.IntegrityError)
+
+
+def insert_events_isolating(
+    cur: psycopg.Cursor[tuple[object, ...]], *, rows: Sequence[EventRow]
+) -> tuple[int, list[tuple[EventRow, str]]]:
+    """Insert events; rows the database refuses are found by bisection and left out.
+
+    The common path is one statement under one savepoint. Only when the database refuses the
+    whole is it split in halves, each under its own savepoint, down to the refused rows:
+    about 2·log2(n) statements per bad row instead of one insert per event. Returns how many
+    rows were new and the refused rows with the database's message.
+    """
+    if not rows:
+        return 0, []
+    try:
+        with cur.connection.transaction():
+            return insert_events(cur, rows=rows), []
+    except REFUSALS as exc:
+        if len(rows) == 1:
+            return 0, [(rows[0], str(exc).strip()[:300])]
+    half = len(rows) // 2
+    first_new, first_refused = insert_events_isolating(cur, rows=rows[:half])
+    second_new, second_refused = insert_events_isolating(cur, rows=rows[half:])
+    return first_new + second_new, first_refused + second_refused
 
 
 def add_metrics(cur: psycopg.Cursor[tuple[object, ...]], *, counts: Counter[str]) -> None:
@@ -126,3 +159,20 @@ def upsert_sync_reports(
                 for r in reports
             ],
         )
+
+
+def audit_refused_replays(conn: psycopg.Connection[Any], *, reports: Sequence[ParsedSync]) -> None:
+    """Audit every replay request a device refused (not signed under its facility's keys):
+    someone other than the center's fleet sync wrote to its configuration."""
+    for report in reports:
+        request = report.request
+        detail = request.detail or ""
+        if request.reason is SyncReason.REFUSED and detail.startswith("replay "):
+            write_audit(
+                conn,
+                actor=f"device:{request.facility_id}/{request.device_id}",
+                action="denied",
+                subject=f"replay:{detail.split()[1]}",
+                reason=detail,
+                detail={"sent_at": request.sent_at.isoformat()},
+            )

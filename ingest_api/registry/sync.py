@@ -22,9 +22,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import secrets
 import threading
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,7 @@ from broker.models import DeviceConfig, Roster
 from broker.roster import config_signing_bytes, delta, roster_signing_bytes
 from broker.topics import Channel, topic
 from broker.vocabulary import NameDisplay
+from ingest_api.core.audit import write_audit
 from ingest_api.core.config import Settings
 from ingest_api.core.mqtt import center_client
 from ingest_api.registry import keys, rosters
@@ -230,7 +232,9 @@ class FleetSync:
         config = self.build_config(conn, facility_id=facility_id, device_id=device_id, now=now)
         if config is not None and config.version != config_version:
             if self._publish(
-                topic(facility_id, device_id, Channel.CONFIG), config.model_dump_json(), retain=True
+                topic(facility_id, device_id, Channel.CONFIG),
+                config.model_dump_json(exclude_none=True),
+                retain=True,
             ):
                 self.stats.configs += 1
                 conn.execute(
@@ -321,7 +325,13 @@ class FleetSync:
             if len(texts) > 1
             else []
         )
-        content = {
+        replay = conn.execute(
+            "SELECT replay_id, since FROM replay_requests WHERE expires_at > %s "
+            "AND (facility_id IS NULL OR facility_id = %s) "
+            "ORDER BY requested_at DESC, replay_id LIMIT 1",
+            (now, facility_id),
+        ).fetchone()
+        content: dict[str, Any] = {
             "facility_name": str(row[0])[:80],
             "name_display": NameDisplay(row[1]).value,
             "health_interval_s": float(row[2]),
@@ -329,6 +339,8 @@ class FleetSync:
             "key_ids": ids,
             "wrapped": [(w.key_id, w.wrapped_with) for w in wrapped],
         }
+        if replay:  # only then: the versions of every other configuration stay as they were
+            content["replay"] = [str(replay[0]), replay[1].isoformat()]
         version = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
         config = DeviceConfig(
             facility_id=facility_id,
@@ -341,6 +353,8 @@ class FleetSync:
             version=version,
             key_ids=ids,
             wrapped_keys=wrapped or None,
+            replay_id=str(replay[0]) if replay else None,
+            replay_since=replay[1] if replay else None,
         )
         signing = [t.encode() for t in texts]
         return config.model_copy(update={"signatures": sign(signing, config_signing_bytes(config))})
@@ -383,3 +397,56 @@ class FleetSync:
     def _mark_dirty(self, conn: psycopg.Connection[Any], facility_id: str) -> None:
         """Try the facility again next cycle (the broker did not take a message)."""
         conn.execute("INSERT INTO fleet_dirty (facility_id) VALUES (%s)", (facility_id,))
+
+
+def request_replay(
+    conn: psycopg.Connection[Any],
+    *,
+    since: datetime,
+    reason: str,
+    actor: str,
+    now: datetime,
+    keep_days: float,
+    facility_id: str | None = None,
+) -> str:
+    """Ask every kiosk (of one facility, or all) to resend what it confirmed since `since`.
+
+    After a restore of the central database: the fleet sync carries the request in each
+    kiosk's signed configuration until it expires with the kiosks' keep window. Audited as a
+    change; returns the request's id.
+    """
+    if not reason.strip():
+        raise ValueError("a replay needs a reason (audited)")
+    if since > now:
+        raise ValueError("since lies in the future")
+    if now - since > timedelta(days=keep_days):
+        raise ValueError(f"the kiosks keep confirmed events only {keep_days:g} days")
+    replay_id = f"r{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO replay_requests (replay_id, facility_id, since, requested_at, "
+            "requested_by, reason, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                replay_id,
+                facility_id,
+                since,
+                now,
+                actor,
+                reason,
+                since + timedelta(days=keep_days),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO fleet_dirty (facility_id) SELECT facility_id FROM facilities "
+            "WHERE %s::text IS NULL OR facility_id = %s",
+            (facility_id, facility_id),
+        )
+        write_audit(
+            conn,
+            actor=actor,
+            action="change",
+            subject=f"replay:{replay_id}",
+            reason=reason,
+            detail={"since": since.isoformat(), "facility_id": facility_id},
+        )
+    return replay_id

@@ -37,6 +37,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "health": DeviceHealth,
     "presence": DevicePresence,
     "ack": IngestAck,
+    "ack_rejected": IngestAck,
     "roster": Roster,
     "roster_delta": Roster,
     "config": DeviceConfig,
@@ -257,3 +258,30 @@ def test_a_heartbeat_of_contract_1_0_is_still_valid() -> None:
     )
     assert not isinstance(parsed, DeadLetter), parsed
     assert parsed.health.clock_offset_s is None  # type: ignore[union-attr]
+
+
+def test_an_ack_of_stored_events_is_what_a_1_2_kiosk_reads() -> None:
+    """Contract 1.4 is backwards compatible: a committed ack has no `rejected`, and validates
+    against the 1.2 model (copied here as it was), while a refusal is an ack of its own."""
+    from typing import Literal
+
+    from pydantic import AwareDatetime, ConfigDict, Field
+
+    class IngestAck12(BaseModel):
+        """IngestAck as contract 1.2 defined it."""
+
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        schema_version: Literal[1] = 1
+        facility_id: str
+        device_id: str
+        committed: list[str] = Field(min_length=1)
+        acked_at: AwareDatetime
+
+    stored = json.loads(examples()["ack"][1])
+    assert "rejected" not in stored
+    IngestAck12.model_validate(stored)
+    refusal = json.loads(examples()["ack_rejected"][1])
+    with pytest.raises(ValidationError):
+        IngestAck12.model_validate(refusal)  # a 1.2 kiosk ignores it (logged), nothing else
+    with pytest.raises(ValidationError):
+        IngestAck.model_validate({**stored, "committed": []})  # an ack says something

@@ -109,4 +109,4 @@ def test_edge_status_reads_the_device_database(
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["edge", "status"])
     assert args.handler(args) == 0
-    assert capsys.readouterr().out.strip() == "pending=1 confirmed=0"
+    assert capsys.readouterr().out.strip() == "pending=1 confirmed=0 parked=0"

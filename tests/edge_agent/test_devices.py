@@ -227,8 +227,16 @@ async def test_accepted_meal_tap_prints_its_ticket_number(meal_agent: EdgeAgent)
 
 
 async def test_run_hardware_attaches_the_devices_of_the_settings(meal_agent: EdgeAgent) -> None:
-    """No readers configured: the buzzer and printer are attached and reported, then it returns."""
-    await run_hardware(meal_agent, HardwareSettings(card_wedge=None, printer="dummy"))
+    """No readers configured: the buzzer and printer are attached and reported, and it keeps
+    running (the agent still publishes and syncs) until cancelled."""
+    task = asyncio.create_task(
+        run_hardware(meal_agent, HardwareSettings(card_wedge=None, printer="dummy"))
+    )
+    await asyncio.sleep(0.3)
+    assert not task.done()  # no reader is no reason to stop
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     readers = (await meal_agent.health()).readers
     assert readers["buzzer"].connected
     assert readers["printer"].connected

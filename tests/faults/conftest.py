@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Counts, FaultEnv
+from welfare.faults.harness import Counts, FaultEnv
 
 HEADERS = ["scenario", "attempted", "confirmed", "stored", "lost", "duplicated", "s", "notes"]
 RESULTS: list[Counts] = []

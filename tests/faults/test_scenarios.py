@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.faults.conftest import Scale, record
-from tests.faults.harness import FaultEnv
+from welfare.faults.harness import FaultEnv
 
 # Full scale takes minutes per scenario on a 2-core machine (30,000-event backlog).
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]

@@ -193,3 +193,18 @@ def test_cli_registers_kiosk_subcommands() -> None:
     assert args.taps == 5
     args = parser.parse_args(["kiosk", "run", "--demo"])
     assert args.demo
+
+
+def test_a_tap_that_could_not_be_kept_is_refused_on_screen_with_the_reason() -> None:
+    """Disk full: the refusal screen and sound, the agent's message, no staff override."""
+    from edge_agent.link import tap_result_from_json, tap_result_to_json
+    from edge_agent.store import STORAGE_FULL_MESSAGE
+
+    full = result(None, problem=STORAGE_FULL_MESSAGE)
+    again = tap_result_from_json(tap_result_to_json(full))  # as the view receives it
+    assert again == full
+    assert not again.needs_choice
+    shown = texts.present(again)
+    assert (shown.screen, shown.sound) == ("refused", "refused")
+    assert shown.detail == STORAGE_FULL_MESSAGE
+    assert not shown.can_override

@@ -52,6 +52,8 @@ class PostgresServer:
     port: int = 0
     timescaledb: bool | None = None  # None: preload it when installed
     fsync: bool = True
+    # More postgresql.conf lines (e.g. WAL archiving for the restore drill).
+    extra_settings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Resolve binaries, port and whether TimescaleDB is preloaded."""
@@ -120,6 +122,7 @@ class PostgresServer:
             "max_connections = 200",
             "shared_buffers = 256MB",
             "log_min_messages = warning",
+            *self.extra_settings,
         ]
         if self.timescaledb:
             settings += [

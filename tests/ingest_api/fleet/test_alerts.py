@@ -199,3 +199,20 @@ def test_one_monitor_at_a_time(conn: Conn, database_url: str) -> None:
         assert evaluate(conn, now=T0 + seconds(1), rules=RULES) is None
     assert evaluate(conn, now=T0 + seconds(1), rules=RULES) is not None
     assert list(open_alerts(conn)) == ["disk_low"]
+
+
+def test_parked_events_raise_an_alert_until_none_is_left(conn: Conn) -> None:
+    """A device that parked refused events (contract 1.4) alerts the operators; none, none."""
+    receive(conn, T0, outbox_parked=2)
+    run(conn, T0 + seconds(1))
+    assert open_alerts(conn)["events_parked"][1].startswith("센터가 거부한 이벤트 2건")
+    receive(conn, T0 + seconds(30), outbox_parked=0)
+    run(conn, T0 + seconds(31))
+    assert "events_parked" not in open_alerts(conn)
+
+
+def test_few_days_of_offline_taps_left_warns_before_the_disk_is_nearly_full(conn: Conn) -> None:
+    """2 GB free is plenty of megabytes, but if it holds only 3 days of taps: disk_low."""
+    receive(conn, T0, disk_free_mb=2000.0, disk_total_mb=16_000.0, storage_days_left=3.0)
+    run(conn, T0 + seconds(1))
+    assert open_alerts(conn)["disk_low"][1] == "여유 2000 MB (12.5%), 오프라인 기록 3.0일분"

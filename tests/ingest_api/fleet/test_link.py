@@ -23,8 +23,8 @@ from ingest_api.core.config import FleetSettings
 from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.fleet.rules import offline_grace
 from tests.conftest import BrokerFactory, IngestFactory
-from tests.faults.device_proc import KEY, card, roster
-from tests.faults.proxy import FlakyProxy
+from welfare.faults.device import KEY, card, roster
+from welfare.faults.proxy import FlakyProxy
 
 DEVICE = DeviceIdentity("F", "kiosk-1")
 HEARTBEAT_S = 0.5

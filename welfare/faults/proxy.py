@@ -42,7 +42,7 @@ class FlakyProxy:
         self.resets = 0
         self.lost = 0  # transmissions "lost" (each delays its chunk by a retransmission timeout)
         self.worst_burst = 0  # the most times one chunk was lost in a row
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from broker.auth import INGEST_USER, DeviceIdentity
-from tests.faults.proxy import FlakyProxy
+from welfare.faults.proxy import FlakyProxy
 from welfare.services.mosquitto import MosquittoServer
 from welfare.services.postgres import PostgresServer
 
@@ -31,6 +31,8 @@ class Counts:
     stored: int = 0  # distinct events of these devices in the central database
     lost: int = 0  # recorded on a device, missing centrally
     duplicated: int = 0  # central rows beyond one per event, or rows no device recorded
+    parked: int = 0  # refused by the center and parked on their device (never stored)
+    refused_unparked: int = 0  # dead letters naming an event its device has not parked
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -62,8 +64,15 @@ class Device:
 class FaultEnv:
     """PostgreSQL, Mosquitto, a flaky proxy, ingest consumer processes and device processes."""
 
-    def __init__(self, workdir: Path, *, devices: int, consumers: int = 1) -> None:
-        """Start the servers; devices and consumers start with `start_*`."""
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        devices: int,
+        consumers: int = 1,
+        facilities: tuple[str, ...] = ("F",),
+    ) -> None:
+        """Start the servers; devices (spread over `facilities`) start with `start_*`."""
         self.workdir = workdir
         self.pg = PostgresServer(workdir / "pg")
         self.pg.start()
@@ -73,7 +82,7 @@ class FaultEnv:
         migrate(self.url)
         self.devices = [
             Device(
-                DeviceIdentity("F", f"kiosk-{i}"),
+                DeviceIdentity(facilities[i % len(facilities)], f"kiosk-{i}"),
                 workdir / f"kiosk-{i}.sqlite3",
                 workdir / f"kiosk-{i}.log",
             )
@@ -119,7 +128,14 @@ class FaultEnv:
         proc.wait()
 
     def start_device(
-        self, device: Device, *, count: int, rate: float, hours: float = 0.0, direct: bool = False
+        self,
+        device: Device,
+        *,
+        count: int,
+        rate: float,
+        hours: float = 0.0,
+        direct: bool = False,
+        extra: tuple[str, ...] = (),
     ) -> None:
         """Start (or restart) a device process tapping `count` cards."""
         env = dict(
@@ -131,7 +147,7 @@ class FaultEnv:
             [
                 sys.executable,
                 "-m",
-                "tests.faults.device_proc",
+                "welfare.faults.device",
                 "--db",
                 str(device.db),
                 "--facility",
@@ -148,6 +164,7 @@ class FaultEnv:
                 str(hours),
                 "--log",
                 str(device.log),
+                *extra,
             ],
             env=env,
             cwd=ROOT,
@@ -191,10 +208,22 @@ class FaultEnv:
             assert code == 0, (self.workdir / f"{device.ident.device_id}.out").read_text()
 
     def pending(self, device: Device) -> int:
-        """Unconfirmed events on a device."""
+        """Unconfirmed events on a device (a parked one is settled: refused for good)."""
         with sqlite3.connect(device.db) as db:
-            row = db.execute("SELECT count(*) FROM outbox WHERE confirmed_at IS NULL").fetchone()
+            row = db.execute(
+                "SELECT count(*) FROM outbox WHERE confirmed_at IS NULL AND parked_at IS NULL"
+            ).fetchone()
         return int(row[0])
+
+    def parked_events(self, device: Device) -> set[str]:
+        """Event ids a device parked (refused by the center)."""
+        if not device.db.exists():
+            return set()
+        try:
+            with sqlite3.connect(device.db) as db:
+                return {r[0] for r in db.execute("SELECT event_id FROM outbox WHERE parked_at")}
+        except sqlite3.OperationalError:
+            return set()
 
     def device_events(self, device: Device) -> set[str]:
         """Event ids durably recorded on a device."""
@@ -219,25 +248,30 @@ class FaultEnv:
         """Compare what the devices recorded with what the database holds."""
         recorded: set[str] = set()
         shown: set[str] = set()
+        parked: set[str] = set()
         for device in self.devices:
             recorded |= self.device_events(device)
+            parked |= self.parked_events(device)
             if device.log.exists():
                 shown |= set(device.log.read_text().split())
         with psycopg.connect(self.url) as conn:
-            rows = [
+            rows = [str(r[0]) for r in conn.execute("SELECT event_id FROM attendance_events")]
+            refused = {
                 str(r[0])
                 for r in conn.execute(
-                    "SELECT event_id FROM attendance_events WHERE facility_id = 'F'"
+                    "SELECT event_id FROM dead_letters WHERE event_id IS NOT NULL"
                 )
-            ]
+            }
         stored = set(rows)
         counts = Counts(
             scenario=scenario,
             attempted=sum(d.attempted for d in self.devices),
             confirmed=len(recorded),
             stored=len(stored),
-            lost=len(recorded - stored),
-            duplicated=(len(rows) - len(stored)) + len(stored - recorded),
+            lost=len(recorded - stored - parked),
+            duplicated=(len(rows) - len(stored)) + len(stored - recorded) + len(stored & parked),
+            parked=len(parked),
+            refused_unparked=len(refused - parked),
             seconds=time.monotonic() - self.started,
         )
         # Every result a member was shown must be among the recorded events.

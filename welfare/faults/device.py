@@ -1,9 +1,13 @@
 """A simulated kiosk as its own process, so a test can SIGKILL it like a power cut.
 
-Usage: python -m tests.faults.device_proc --db PATH --facility F --device D --port P
-         --count N --rate R [--hours H] --log PATH   (password in WELFARE_TEST_DEVICE_PASSWORD)
+Usage: python -m welfare.faults.device --db PATH --facility F --device D --port P
+         --count N --rate R [--hours H] [--clock-file PATH] [--poison-every K] --log PATH
+         (the device's broker password in WELFARE_TEST_DEVICE_PASSWORD)
 It taps `count` cards at `rate` per second, then keeps publishing until every event is
-confirmed by the center and exits 0. Each confirmed tap's event id is appended to `log`.
+confirmed (or refused and parked) by the center and exits 0. Each recorded tap's event id is
+appended to `log`. With --clock-file, the device clock is off by the seconds the file holds
+(a clock that jumps); with --poison-every K, every K-th tap is instead a visitor whose
+neighbourhood holds a NUL character, which the center refuses and the device parks.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from broker.config import MqttSettings
 from broker.hashing import credential_hash
 from broker.models import ProgramSession, Roster, RosterMember
-from broker.vocabulary import ProgramKind
+from broker.vocabulary import Gender, ProgramKind
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeSettings
 
@@ -63,22 +67,32 @@ def roster(facility: str, device: str) -> Roster:
 class SimClock:
     """Real time, or a clock that runs through `hours` of a day while taps are made."""
 
-    def __init__(self, hours: float, count: int) -> None:
-        """Spread `count` taps over `hours` when hours > 0."""
+    def __init__(self, hours: float, count: int, offset_file: Path | None = None) -> None:
+        """Spread `count` taps over `hours` when hours > 0; `offset_file` makes it jump."""
         self.start = datetime.now(UTC) - timedelta(hours=hours)
         self.step = timedelta(hours=hours) / max(count, 1) if hours else None
         self.n = 0
+        self.offset_file = offset_file
+
+    def offset(self) -> timedelta:
+        """How far the device clock is off now (the soak writes the file)."""
+        if self.offset_file is None:
+            return timedelta(0)
+        try:
+            return timedelta(seconds=float(self.offset_file.read_text() or 0))
+        except (OSError, ValueError):
+            return timedelta(0)
 
     def __call__(self) -> datetime:
-        """Now (simulated when a backlog of hours is replayed)."""
+        """Now (simulated when a backlog of hours is replayed, off when the clock jumped)."""
         if self.step is None:
-            return datetime.now(UTC)
+            return datetime.now(UTC) + self.offset()
         return self.start + self.step * self.n
 
 
 async def main(args: argparse.Namespace) -> None:
     """Tap, then drain until confirmed."""
-    clock = SimClock(args.hours, args.count)
+    clock = SimClock(args.hours, args.count, Path(args.clock_file) if args.clock_file else None)
     settings = EdgeSettings(
         facility_id=args.facility,
         device_id=args.device,
@@ -100,6 +114,14 @@ async def main(args: argparse.Namespace) -> None:
         with log:
             for i in range(args.count):
                 clock.n = i
+                if args.poison_every and i % args.poison_every == args.poison_every - 1:
+                    await agent.register_visitor(
+                        gender=Gender.FEMALE,
+                        age_band="75-79",
+                        neighbourhood="중앙\x00동",  # JSON allows it, PostgreSQL refuses it
+                        purpose="상담",
+                    )
+                    continue
                 result = await agent.tap(card(i % MEMBERS))
                 log.write(f"{result.event_id}\n")  # what the member was shown as recorded
                 if args.rate:
@@ -119,4 +141,6 @@ if __name__ == "__main__":
     parser.add_argument("--hours", type=float, default=0.0)
     parser.add_argument("--resend-after", type=float, default=3.0)
     parser.add_argument("--log", required=True)
+    parser.add_argument("--clock-file")
+    parser.add_argument("--poison-every", type=int, default=0)
     asyncio.run(main(parser.parse_args()))
