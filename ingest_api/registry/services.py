@@ -275,6 +275,15 @@ def next_contact_code(conn: Conn, *, facility_id: str, day: date) -> str:
             return code
 
 
+def meeting_at(conn: Conn, *, contact_code: str, met_at: datetime) -> bool:
+    """Whether a meeting with this resident at this moment is already recorded."""
+    row = conn.execute(
+        "SELECT 1 FROM community_contacts WHERE contact_code = %s AND met_at = %s",
+        (contact_code, met_at),
+    ).fetchone()
+    return row is not None
+
+
 def meetings(conn: Conn, *, facility_id: str, contact_code: str | None = None) -> list[Meeting]:
     """Meetings of a facility (of one resident, or the latest 30), newest first."""
     return [

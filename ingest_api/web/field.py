@@ -169,6 +169,7 @@ def _organizing(conn: Conn, principal: Principal) -> dict[str, str]:
 def _contact_context(
     conn: Conn,
     principal: Principal,
+    settings: SettingsDep,
     values: dict[str, str],
     errors: dict[str, str],
     *,
@@ -176,6 +177,7 @@ def _contact_context(
 ) -> dict[str, Any]:
     """What the contact form shows, with the resident's earlier meetings when known."""
     facility = _facility(principal)
+    tz = ZoneInfo(settings.timezone)
     code = values.get("contact_code", "")
     history = services.meetings(conn, facility_id=facility, contact_code=code) if code else []
     return {
@@ -187,6 +189,7 @@ def _contact_context(
         "history": history,
         "recent": services.meetings(conn, facility_id=facility),
         "saved": saved,
+        "tz": tz,
     }
 
 
@@ -220,7 +223,7 @@ def contact_form(
         )
     if (organizing := _organizing(conn, principal)) and "program_id" not in values:
         values["program_id"] = next(iter(organizing))
-    context = _contact_context(conn, principal, values, {}, saved=saved)
+    context = _contact_context(conn, principal, settings, values, {}, saved=saved)
     return render(request, principal, "field_contact.html", context)
 
 
@@ -251,12 +254,22 @@ def contact_record(
     met_at = check.moment("met_at", "만난 시각", tz=tz, now=now + timedelta(minutes=5))
     program = check.choice("program_id", "사업(프로그램)", _organizing(conn, principal))
     needs = check.text("needs", "욕구·필요", required=False, max_len=500) or ""
+    if check.ok:
+        # A second send lands where the first did; only then is the moment checked (the first
+        # send's meeting holds it).
+        done = desk.claim_form(
+            conn, form_key=check.form_key(), actor=principal.actor, kind="contact"
+        )
+        if done is not None:
+            return RedirectResponse(done, 303)
+        if met_at is not None and services.meeting_at(conn, contact_code=str(code), met_at=met_at):
+            conn.rollback()
+            check.fail(
+                "met_at", "이 주민과 같은 시각의 만남이 이미 기록되어 있습니다. 시각을 확인하세요."
+            )
     if not check.ok:
-        context = _contact_context(conn, principal, dict(check.values), check.errors)
+        context = _contact_context(conn, principal, settings, dict(check.values), check.errors)
         return render(request, principal, "field_contact.html", context, 422)
-    done = desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind="contact")
-    if done is not None:
-        return RedirectResponse(done, 303)
     contact = ContactIn(
         contact_code=str(code),
         facility_id=facility,
