@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ViewportSize
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from broker.const import DEFAULT_TIMEZONE
@@ -33,8 +33,8 @@ from tests.ingest_api.desk.conftest import more_programs
 from tests.ingest_api.security.conftest import CREDENTIAL_KEY, build_world
 from tests.security_helpers import DATA_KEY, PASSWORD
 
-DESKTOP = {"width": 1366, "height": 900}
-TABLET = {"width": 800, "height": 1280}  # a 10-inch tablet held upright
+DESKTOP = ViewportSize(width=1366, height=900)
+TABLET = ViewportSize(width=800, height=1280)  # a 10-inch tablet held upright
 CARD_UID = "04:5C:2E:91:7A"
 # Keystroke-level model of a practised user on a tablet (Card, Moran & Newell; touch typing
 # of Korean on a soft keyboard is slower than on a desk keyboard): seconds per action.
