@@ -154,6 +154,19 @@ def desk_search(
                 phone_last4=term if kind == "phone_last4" else None,
                 limit=30,
             )
+        if not found:
+            message = "찾는 회원이 없습니다. 번호·이름·전화 끝 4자리를 확인하세요."
+    response: Response = render(
+        request,
+        principal,
+        "desk_search.html",
+        {"q": q, "found": found, "message": message, "statuses": STATUS_LABELS},
+    )
+    if found is not None:
+        if len(found) == 1 and kind == "member_ref":
+            response = RedirectResponse(f"/desk/members/{found[0].member_ref}", 303)
+        # Audited last: the audit log's lock is held from here to the commit, so the page is
+        # made before it (every desk waits for that lock in turn).
         write_audit(
             conn,
             actor=principal.actor,
@@ -165,16 +178,7 @@ def desk_search(
                 "results": [m.member_ref for m in found],
             },
         )
-        if len(found) == 1 and kind == "member_ref":
-            return RedirectResponse(f"/desk/members/{found[0].member_ref}", 303)
-        if not found:
-            message = "찾는 회원이 없습니다. 번호·이름·전화 끝 4자리를 확인하세요."
-    return render(
-        request,
-        principal,
-        "desk_search.html",
-        {"q": q, "found": found, "message": message, "statuses": STATUS_LABELS},
-    )
+    return response
 
 
 @router.post("/desk/card", response_class=HTMLResponse)
@@ -379,13 +383,10 @@ def member_page(
 ) -> Response:
     """A member: details (phone and birth date masked), programs, cards, status and kiosks."""
     member = _read_member(conn, principal, cipher, member_ref, "view")
+    context = _member_context(conn, principal, member, saved=saved)
+    response = render(request, principal, "desk_member.html", context)
     write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}")
-    return render(
-        request,
-        principal,
-        "desk_member.html",
-        _member_context(conn, principal, member, saved=saved),
-    )
+    return response
 
 
 def _member_context(
@@ -442,6 +443,8 @@ def member_sensitive(
         )
         return render(request, principal, "desk_member.html", context, 422)
     found = store.get_sensitive(conn, member_ref=member_ref, scope=principal, cipher=cipher)
+    context = _member_context(conn, principal, member, sensitive=found)
+    response = render(request, principal, "desk_member.html", context)
     write_audit(
         conn,
         actor=principal.actor,
@@ -449,8 +452,7 @@ def member_sensitive(
         subject=f"member:{member_ref}:sensitive",
         reason=reason.strip(),
     )
-    context = _member_context(conn, principal, member, sensitive=found)
-    return render(request, principal, "desk_member.html", context)
+    return response
 
 
 @router.get("/desk/members/{member_ref}/edit", response_class=HTMLResponse)
@@ -459,7 +461,6 @@ def member_edit_form(
 ) -> Response:
     """The correction form (phone and birth date are typed anew only to change them)."""
     member = _read_member(conn, principal, cipher, member_ref, "change")
-    write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}")
     values = {
         "display_name": member.display_name,
         "gender": member.gender or "",
@@ -474,7 +475,9 @@ def member_edit_form(
         conn, principal, values=values, consents=consents, errors={}, editing=member_ref
     )
     context["member"] = member
-    return render(request, principal, "desk_member_form.html", context)
+    response = render(request, principal, "desk_member_form.html", context)
+    write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}")
+    return response
 
 
 @router.post("/desk/members/{member_ref}/edit", response_class=HTMLResponse)

@@ -342,10 +342,11 @@ def service_page(
         "target": "member",
     }
     context = _service_context(conn, principal, settings, values, {}, saved=saved)
+    response = render(request, principal, "desk_services.html", context)
     write_audit(
         conn, actor=principal.actor, action="view", subject=f"services:{_facility(principal)}"
     )
-    return render(request, principal, "desk_services.html", context)
+    return response
 
 
 @router.post("/services", response_class=HTMLResponse)

@@ -13,6 +13,7 @@ answer that is not the expected one counts as an error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import re
@@ -294,6 +295,7 @@ async def _load(base: str, sessions: list[tuple[str, str]], scale: DeskScale) ->
 
 def run(bed: Bed, scale: DeskScale, report: Report) -> None:
     """Measure the pages under `scale.staff` concurrent staff; add the rows."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     url = bed.new_database("desk")
     sessions = _world(url, scale)
     proc, base = _serve(bed, url)
