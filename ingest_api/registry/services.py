@@ -10,6 +10,7 @@ counting rule exactly like a kiosk's tap, by the one definition in ingest_api/fi
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -85,6 +86,40 @@ def group_ref(facility_id: str, group_name: str) -> str:
     return f"G-{facility_id}-{digest[:16]}"
 
 
+def _staff_event(
+    conn: Conn,
+    *,
+    facility_id: str,
+    program_id: str,
+    person_ref: str,
+    at: datetime,
+    timezone: str,
+    flag: str,
+) -> tuple[uuid.UUID, date]:
+    """One accepted attendance event recorded by staff (what the figures count); its id and
+    service day."""
+    day = at.astimezone(ZoneInfo(timezone)).date()
+    event_id = uuid7(at)
+    conn.execute(
+        "INSERT INTO attendance_events (event_id, occurred_at, facility_id, device_id,"
+        " service_date, program_id, member_ref, method, outcome, flags)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            event_id,
+            at,
+            facility_id,
+            STAFF_DEVICE,
+            day,
+            program_id,
+            person_ref,
+            Method.STAFF.value,
+            Outcome.ACCEPTED.value,
+            [flag],
+        ),
+    )
+    return event_id, day
+
+
 def record_service(
     conn: Conn, *, service: ServiceIn, actor: str, cipher: FieldCipher, timezone: str
 ) -> int:
@@ -98,24 +133,14 @@ def record_service(
         raise RegistryError(f"unknown program {service.program_id!r}")
     person_ref = service.member_ref or group_ref(service.facility_id, str(service.group_name))
     at = service.occurred_at
-    day = at.astimezone(ZoneInfo(timezone)).date()
-    event_id = uuid7(at)
-    conn.execute(
-        "INSERT INTO attendance_events (event_id, occurred_at, facility_id, device_id,"
-        " service_date, program_id, member_ref, method, outcome, flags)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            event_id,
-            at,
-            service.facility_id,
-            STAFF_DEVICE,
-            day,
-            service.program_id,
-            person_ref,
-            Method.STAFF.value,
-            Outcome.ACCEPTED.value,
-            [f"service:{service.kind.value}"],
-        ),
+    event_id, day = _staff_event(
+        conn,
+        facility_id=service.facility_id,
+        program_id=service.program_id,
+        person_ref=person_ref,
+        at=at,
+        timezone=timezone,
+        flag=f"service:{service.kind.value}",
     )
     note = cipher.encrypt(service.note, context=service_context(event_id)) if service.note else None
     found = conn.execute(
@@ -241,6 +266,49 @@ def find_visitor(conn: Conn, *, visitor_code: str, facility_id: str | None) -> V
         (visitor_code, facility_id, facility_id),
     ).fetchone()
     return Visitor(*row) if row else None
+
+
+def record_visit(
+    conn: Conn, *, visitor: Visitor, program_id: str, at: datetime, timezone: str
+) -> bool:
+    """Record a visitor's visit to a program (counted like a kiosk's visitor registration);
+    False when the visit of that day to that program is already recorded."""
+    row = conn.execute(
+        "SELECT facility_id FROM programs WHERE program_id = %s", (program_id,)
+    ).fetchone()
+    if row is None or row[0] != visitor.facility_id:
+        raise RegistryError(f"unknown program {program_id!r}")
+    day = at.astimezone(ZoneInfo(timezone)).date()
+    seen = conn.execute(
+        "SELECT 1 FROM attendance_events WHERE member_ref = %s AND program_id = %s"
+        " AND service_date = %s AND outcome = 'accepted'",
+        (visitor.visitor_code, program_id, day),
+    ).fetchone()
+    if seen is not None:
+        return False
+    _staff_event(
+        conn,
+        facility_id=visitor.facility_id,
+        program_id=program_id,
+        person_ref=visitor.visitor_code,
+        at=at,
+        timezone=timezone,
+        flag="visit",
+    )
+    return True
+
+
+def visits(conn: Conn, *, visitor_code: str) -> list[tuple[date, str]]:
+    """A visitor's visits: (day, program), newest first."""
+    return [
+        (r[0], str(r[1]))
+        for r in conn.execute(
+            "SELECT service_date, program_id FROM attendance_events WHERE member_ref = %s"
+            " AND outcome = 'accepted' AND program_id IS NOT NULL"
+            " ORDER BY service_date DESC, program_id LIMIT 50",
+            (visitor_code,),
+        )
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 import segno
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -59,9 +59,17 @@ def _now(settings: SettingsDep) -> tuple[ZoneInfo, datetime]:
 # -- visitors ------------------------------------------------------------------------------
 
 
-def _visitor_context(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+def _visitor_context(
+    conn: Conn, principal: Principal, values: dict[str, str], errors: dict[str, str]
+) -> dict[str, Any]:
     """What the visitor form shows."""
-    return {"values": values, "errors": errors, "genders": GENDERS, "ages": AGES}
+    return {
+        "values": values,
+        "errors": errors,
+        "genders": GENDERS,
+        "ages": AGES,
+        "programs": _programs(conn, principal),
+    }
 
 
 @router.get("/field/visitors", response_class=HTMLResponse)
@@ -82,7 +90,7 @@ def visitor_form(
             errors["code"] = "이 기관에 등록된 방문자 코드가 아닙니다."
         else:
             return RedirectResponse(f"/field/visitors/{code}", 303)
-    context = _visitor_context({"form_key": new_form_key(), "code": code}, errors)
+    context = _visitor_context(conn, principal, {"form_key": new_form_key(), "code": code}, errors)
     return render(request, principal, "field_visitor.html", context, 422 if errors else 200)
 
 
@@ -97,8 +105,11 @@ def visitor_register(
     age = check.choice("age_band", "연령대", AGES)
     place = check.text("neighbourhood", "거주 동", max_len=40)
     purpose = check.text("purpose", "방문 목적", required=False, max_len=80) or ""
+    program = check.choice(
+        "program_id", "방문 프로그램", _programs(conn, principal), required=False
+    )
     if not check.ok:
-        context = _visitor_context(dict(check.values), check.errors)
+        context = _visitor_context(conn, principal, dict(check.values), check.errors)
         return render(request, principal, "field_visitor.html", context, 422)
     done = desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind="visitor")
     if done is not None:
@@ -113,7 +124,19 @@ def visitor_register(
         neighbourhood=str(place),
         purpose=purpose,
     )
-    write_audit(conn, actor=principal.actor, action="change", subject=f"visitor:{code}")
+    if program:
+        visitor = services.find_visitor(conn, visitor_code=code, facility_id=facility)
+        assert visitor is not None
+        services.record_visit(
+            conn, visitor=visitor, program_id=program, at=now, timezone=settings.timezone
+        )
+    write_audit(
+        conn,
+        actor=principal.actor,
+        action="change",
+        subject=f"visitor:{code}",
+        detail={"visit": program},
+    )
     target = f"/field/visitors/{code}?new=1"
     desk.finish_form(conn, form_key=check.form_key(), result=target)
     return RedirectResponse(target, 303)
@@ -126,8 +149,9 @@ def visitor_card(
     conn: ConnDep,
     principal: MembersWriter,
     new: bool = False,
+    visited: Annotated[str, Query(max_length=1)] = "",
 ) -> Response:
-    """The visitor's code as a QR code, large and printable."""
+    """The visitor's code as a QR code, large and printable; their visits."""
     facility = _facility(principal)
     visitor = services.find_visitor(conn, visitor_code=visitor_code, facility_id=facility)
     if visitor is None:
@@ -136,19 +160,78 @@ def visitor_card(
             principal,
             "field_visitor.html",
             _visitor_context(
+                conn,
+                principal,
                 {"form_key": new_form_key(), "code": visitor_code},
                 {"code": "이 기관에 등록된 방문자 코드가 아닙니다."},
             ),
             404,
         )
-    context = {
+    context = _card_context(conn, principal, visitor, new)
+    context["visited"] = visited
+    return render(request, principal, "field_visitor_card.html", context)
+
+
+def _card_context(
+    conn: Conn,
+    principal: Principal,
+    visitor: services.Visitor,
+    new: bool,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+) -> dict[str, Any]:
+    """What a visitor's card shows: the code, its QR code, their visits, the visit form."""
+    return {
         "v": visitor,
         "new": new,
+        "saved": saved,
         "qr": qr_svg(visitor.visitor_code),
         "genders": GENDERS,
         "ages": AGES,
+        "visits": services.visits(conn, visitor_code=visitor.visitor_code),
+        "programs": _programs(conn, principal),
+        "values": {"form_key": new_form_key()},
+        "errors": errors or {},
     }
-    return render(request, principal, "field_visitor_card.html", context)
+
+
+@router.post("/field/visitors/{visitor_code}/visits", response_class=HTMLResponse)
+def visitor_visit(
+    request: Request,
+    visitor_code: str,
+    conn: ConnDep,
+    principal: MembersWriter,
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
+    """A returning visitor's visit today, under their code (one a day per program)."""
+    facility = _facility(principal)
+    visitor = services.find_visitor(conn, visitor_code=visitor_code, facility_id=facility)
+    if visitor is None:
+        raise HTTPException(404, "이 기관에 등록된 방문자 코드가 아닙니다.")
+    check = FormCheck(form)
+    program = check.choice("program_id", "방문 프로그램", _programs(conn, principal))
+    if not check.ok:
+        context = _card_context(conn, principal, visitor, False, check.errors)
+        return render(request, principal, "field_visitor_card.html", context, 422)
+    done = desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind="visit")
+    if done is not None:
+        return RedirectResponse(done, 303)
+    _, now = _now(settings)
+    recorded = services.record_visit(
+        conn, visitor=visitor, program_id=str(program), at=now, timezone=settings.timezone
+    )
+    target = f"/field/visitors/{visitor_code}?visited={'1' if recorded else '0'}"
+    desk.finish_form(conn, form_key=check.form_key(), result=target)
+    if recorded:
+        write_audit(
+            conn,
+            actor=principal.actor,
+            action="change",
+            subject=f"visitor:{visitor_code}",
+            detail={"visit": program},
+        )
+    return RedirectResponse(target, 303)
 
 
 # -- residents met during community organizing ---------------------------------------------

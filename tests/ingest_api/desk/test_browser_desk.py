@@ -12,7 +12,6 @@ desktop and tablet size (docs/screens/desk_*.png).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from playwright.sync_api import Page, ViewportSize
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from broker.const import DEFAULT_TIMEZONE
 from ingest_api.core.config import Settings
@@ -31,6 +29,7 @@ from ingest_api.main import create_app
 from tests.browser import browser, serve
 from tests.ingest_api.desk.conftest import more_programs
 from tests.ingest_api.security.conftest import CREDENTIAL_KEY, build_world
+from tests.ingest_api.security.test_browser_signin import _arrive, _shot
 from tests.security_helpers import DATA_KEY, PASSWORD
 
 DESKTOP = ViewportSize(width=1366, height=900)
@@ -103,22 +102,6 @@ def site(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     settings = Settings(database_url=database_url, refresh_interval_s=0)
     with serve(create_app(settings, consume=False)) as base:
         yield base, database_url
-
-
-def _arrive(page: Page, pattern: str) -> None:
-    """Wait for the browser to reach a URL; on a timeout, say where it is and what it shows."""
-    try:
-        page.wait_for_url(pattern, timeout=30_000)
-    except PlaywrightTimeoutError as exc:
-        raise AssertionError(f"still at {page.url}: {page.inner_text('body')[:600]}") from exc
-
-
-def _shot(page: Page, tmp_path: Path, name: str) -> None:
-    """A screenshot for the test's record and, when asked, for docs/screens."""
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-    target = os.environ.get("WELFARE_SCREENS_DIR")
-    if target:
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
 
 def _sign_in(page: Page, base: str, target: str) -> None:

@@ -12,6 +12,7 @@ import psycopg
 from broker.const import DEFAULT_TIMEZONE
 from ingest_api.figures import rollup
 from ingest_api.figures.engine import Period, Scope, compute
+from ingest_api.registry import services
 from tests.helpers import count_by_rules
 from tests.ingest_api.desk.conftest import World, form_key_of
 from tests.security_helpers import CIPHER
@@ -216,3 +217,62 @@ def test_a_recorded_service_counts_by_its_programs_rule(desk_world: World) -> No
     assert independent[("B", "B-CARE")] == figures["B-CARE"][:2]
     assert independent.get(("B", "B-ORG"), (0, 0)) == figures["B-ORG"][:2]
     assert notes == (6,)
+
+
+def test_a_returning_visitor_is_counted_once_under_their_code(desk_world: World) -> None:
+    """A visitor registered for the meal program and coming back the next days under the same
+    code: one unique person, one person-visit per day; the same day twice counts once."""
+    c = desk_world.client
+    h = _h(desk_world)
+    form = c.get("/field/visitors", headers=h)
+    registered = c.post(
+        "/field/visitors",
+        data={
+            "form_key": form_key_of(form.text),
+            "gender": "F",
+            "age_band": "75-79",
+            "neighbourhood": "우만1동",
+            "program_id": "B-MEAL",
+        },
+        headers=h,
+        follow_redirects=False,
+    )
+    code = registered.headers["location"].split("/")[-1].split("?")[0]
+    card = c.get(f"/field/visitors/{code}", headers=h)
+    again = c.post(
+        f"/field/visitors/{code}/visits",
+        data={"form_key": form_key_of(card.text), "program_id": "B-MEAL"},
+        headers=h,
+        follow_redirects=False,
+    )
+    assert again.headers["location"].endswith("visited=0")  # today's visit is already there
+    bad = c.post(
+        f"/field/visitors/{code}/visits",
+        data={"form_key": form_key_of(card.text), "program_id": "A-MEAL"},
+        headers=h,
+    )
+    assert bad.status_code == 422
+    assert "방문 프로그램: 목록에 있는 값을 선택하세요" in bad.text
+    # Two earlier days' visits, as the page records them on those days.
+    with psycopg.connect(desk_world.url) as conn:
+        visitor = services.find_visitor(conn, visitor_code=code, facility_id="B")
+        assert visitor is not None
+        for days in (1, 2):
+            assert services.record_visit(
+                conn,
+                visitor=visitor,
+                program_id="B-MEAL",
+                at=datetime.now(TZ) - timedelta(days=days),
+                timezone=DEFAULT_TIMEZONE,
+            )
+        rollup.refresh(conn)
+        first = (datetime.now(TZ) - timedelta(days=2)).date()
+        row = compute(
+            conn,
+            periods=[Period("visits", first, datetime.now(TZ).date())],
+            dims=("program",),
+            scope=Scope(program_id="B-MEAL"),
+        )
+    assert [(r.unique_persons, r.person_visits) for r in row] == [(1, 3)]
+    assert count_by_rules(desk_world.url)[("B", "B-MEAL")][0] == 3  # + the world's 2 members
+    assert "기록된 방문이 없습니다" not in c.get(f"/field/visitors/{code}", headers=h).text

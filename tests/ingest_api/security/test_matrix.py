@@ -491,9 +491,17 @@ MATRIX = [
         "401 403 403 403 403 404 ok ok",
         url="/field/visitors/V-B-20261120-0001",
     ),
+    row(
+        "POST",
+        "/field/visitors/{visitor_code}/visits",
+        "401 403 403 403 403 404 303 303",
+        url="/field/visitors/V-B-20261120-0001/visits",
+        data={"program_id": "B-MEAL"},
+    ),
     row("GET", "/field/contacts", "401 403 403 403 403 ok ok ok"),
-    # B-MEAL is not a program of A: A's staff get the form back
-    row("POST", "/field/contacts", "401 403 403 403 403 422 303 303", data=FIELD_CONTACT),
+    # B-MEAL is not a program of A: A's staff get the form back; B's manager sends the meeting
+    # B's staff recorded already (same resident, same minute): said, not recorded twice
+    row("POST", "/field/contacts", "401 403 403 403 403 422 303 422", data=FIELD_CONTACT),
     row("GET", "/services", "401 403 403 403 403 ok ok ok"),
     row(
         "POST",
