@@ -45,8 +45,8 @@ CONTACT_CODE_PATTERN: Final = r"C-[A-Za-z0-9]{1,32}-[0-9]{8}-[0-9]{3,4}"
 
 def qr_svg(text: str) -> Markup:
     """A QR code of `text` as inline SVG (no script, no image request, no CDN)."""
-    code = segno.make(text, error="m")
-    svg = code.svg_inline(scale=6, border=2, dark="#000", light="#fff", omitsize=False)
+    code = segno.make_qr(text, error="m")  # a full QR code: phones do not read Micro QR
+    svg = code.svg_inline(border=4, dark="#000", light="#fff", omitsize=True)  # CSS sizes it
     return Markup(svg)  # noqa: S704 - segno's own SVG of our code, no user markup in it
 
 
