@@ -15,7 +15,7 @@ from ingest_api.figures.engine import Period, Scope, compute
 from ingest_api.registry import services
 from tests.helpers import count_by_rules
 from tests.ingest_api.desk.conftest import World, form_key_of
-from tests.security_helpers import CIPHER
+from tests.security_helpers import CIPHER, DATA_KEY
 
 HTML = {"Accept": "text/html"}
 TZ = ZoneInfo(DEFAULT_TIMEZONE)
@@ -276,3 +276,76 @@ def test_a_returning_visitor_is_counted_once_under_their_code(desk_world: World)
     assert [(r.unique_persons, r.person_visits) for r in row] == [(1, 3)]
     assert count_by_rules(desk_world.url)[("B", "B-MEAL")][0] == 3  # + the world's 2 members
     assert "기록된 방문이 없습니다" not in c.get(f"/field/visitors/{code}", headers=h).text
+
+
+def test_key_rotation_and_erasure_keep_meetings_and_notes_apart(desk_world: World) -> None:
+    """Two meetings of one resident with different needs, and a service note: a key rotation
+    re-encrypts each row by itself (nothing is copied onto the other meeting); erasing the
+    member takes the note and their number off the service, and the figures keep it."""
+    from ingest_api.core import rotation
+    from ingest_api.core.fieldcrypto import FieldCipher
+    from ingest_api.registry import rights, store
+    from ingest_api.registry.models import ContactIn
+
+    now = datetime.now(TZ)
+    with psycopg.connect(desk_world.url) as conn:
+        for hours, needs in ((3, "반찬"), (2, "병원 동행")):
+            store.register_contact(
+                conn,
+                contact=ContactIn(
+                    contact_code="C-B-20261101-001",
+                    facility_id="B",
+                    program_id="B-ORG",
+                    gender="F",
+                    age_band="80-84",
+                    neighbourhood="우만2동",
+                    place="경로당",
+                    met_at=now - timedelta(hours=hours),
+                    needs=needs,
+                ),
+                cipher=CIPHER,
+            )
+        services.record_service(
+            conn,
+            service=services.ServiceIn(
+                facility_id="B",
+                program_id="B-CARE",
+                kind=services.ServiceKind.HOME_VISIT,
+                occurred_at=now - timedelta(hours=1),
+                member_ref="B-ERASE",
+                group_name=None,
+                note="치매 의심, 가족 연락",
+            ),
+            actor="staff.b",
+            cipher=CIPHER,
+            timezone=DEFAULT_TIMEZONE,
+        )
+        fresh = FieldCipher([b"a-brand-new-data-key-0123456789abcdef", DATA_KEY.encode()])
+        assert rotation.rotate(conn, cipher=fresh).rotated >= 3
+        needs = [
+            services.meeting_needs(conn, contact_id=int(r[0]), cipher=fresh)
+            for r in conn.execute(
+                "SELECT contact_id FROM community_contacts WHERE contact_code = %s ORDER BY met_at",
+                ("C-B-20261101-001",),
+            )
+        ]
+        (service_id,) = conn.execute("SELECT service_id FROM service_records").fetchone() or (0,)
+        assert (
+            services.service_note(conn, service_id=service_id, cipher=fresh)
+            == "치매 의심, 가족 연락"
+        )
+        rights.erase_member(conn, member_ref="B-ERASE")
+        after = conn.execute(
+            "SELECT member_ref, person_ref, note_enc FROM service_records"
+        ).fetchone()
+        counted = conn.execute(
+            "SELECT count(*) FROM attendance_events WHERE program_id = 'B-CARE'"
+            " AND member_ref = %s",
+            (after[1] if after else "",),
+        ).fetchone()
+    assert needs == ["반찬", "병원 동행"]
+    assert after is not None
+    assert after[0] != "B-ERASE"
+    assert after[0] == after[1]
+    assert after[2] is None
+    assert counted == (1,)
