@@ -322,7 +322,7 @@ def test_key_rotation_and_erasure_keep_meetings_and_notes_apart(desk_world: Worl
         )
         fresh = FieldCipher([b"a-brand-new-data-key-0123456789abcdef", DATA_KEY.encode()])
         assert rotation.rotate(conn, cipher=fresh).rotated >= 3
-        needs = [
+        kept = [
             services.meeting_needs(conn, contact_id=int(r[0]), cipher=fresh)
             for r in conn.execute(
                 "SELECT contact_id FROM community_contacts WHERE contact_code = %s ORDER BY met_at",
@@ -343,7 +343,7 @@ def test_key_rotation_and_erasure_keep_meetings_and_notes_apart(desk_world: Worl
             " AND member_ref = %s",
             (after[1] if after else "",),
         ).fetchone()
-    assert needs == ["반찬", "병원 동행"]
+    assert kept == ["반찬", "병원 동행"]
     assert after is not None
     assert after[0] != "B-ERASE"
     assert after[0] == after[1]
