@@ -647,6 +647,16 @@ def member_cards(
         detail["revoked"] = count
     else:
         detail["revoked"] = desk.revoke_credential(conn, member_ref=member_ref, ref=str(ref))
+        if detail["revoked"] == 0:
+            conn.rollback()
+            return _member_error(
+                request,
+                conn,
+                principal,
+                cipher,
+                member_ref,
+                {"card_ref": "해지할 카드를 찾지 못했습니다 (이미 해지되었을 수 있습니다)."},
+            )
     write_audit(
         conn, actor=principal.actor, action="change", subject=f"member:{member_ref}", detail=detail
     )

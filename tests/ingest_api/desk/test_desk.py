@@ -312,3 +312,34 @@ def test_edit_keeps_cards_and_phone_and_another_center_gets_404(desk_world: Worl
     assert clear.status_code == 200
     assert PHONES["B-M1"] in clear.text
     assert c.get("/desk/members/B-M1/sensitive?reason=안부전화", headers=h).status_code == 403
+
+
+def test_a_lost_card_is_revoked_from_the_list(desk_world: World) -> None:
+    """A card that cannot be tapped (lost) is revoked by its line on the member page; a line
+    that names no card of the member is refused with a message."""
+    c = desk_world.client
+    h = _h(desk_world, "staff_b")
+    page = c.get("/desk/members/B-M2", headers=h)
+    with psycopg.connect(desk_world.url) as conn:
+        (card,) = [x.ref for x in desk.credentials(conn, member_ref="B-M2")]
+    assert f'name="card_ref" value="{card}"' in page.text
+    wrong = c.post(
+        "/desk/members/B-M2/cards",
+        data={"form_key": form_key_of(page.text), "action": "revoke", "card_ref": "f" * 12},
+        headers=h,
+    )
+    assert wrong.status_code == 422
+    assert "해지할 카드를 찾지 못했습니다" in wrong.text
+    done = c.post(
+        "/desk/members/B-M2/cards",
+        data={"form_key": form_key_of(wrong.text), "action": "revoke", "card_ref": card},
+        headers=h,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with psycopg.connect(desk_world.url) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM member_credentials WHERE member_ref = 'B-M2'"
+            " AND revoked_at IS NULL"
+        ).fetchone()
+    assert left == (0,)

@@ -467,7 +467,7 @@ MATRIX = [
     row(
         "POST",
         "/desk/members/{member_ref}/cards",
-        "401 403 403 403 403 404 303 303",
+        "401 403 403 403 403 404 422 422",  # no such card: said
         url="/desk/members/B-M1/cards",
         data={"action": "revoke", "card_ref": "0" * 12},
     ),
