@@ -56,10 +56,10 @@ class FormCheck:
         value = self.values.get(name, "")
         if not value:
             if required:
-                self.fail(name, f"{label}을(를) 입력하세요.")
+                self.fail(name, f"{josa(label, '을', '를')} 입력하세요.")
             return None
         if "\x00" in value or len(value) > max_len:
-            self.fail(name, f"{label}은(는) {max_len}자 이내로 입력하세요.")
+            self.fail(name, f"{josa(label, '은', '는')} {max_len}자 이내로 입력하세요.")
             return None
         if pattern is not None and not re.fullmatch(pattern, value):
             self.fail(name, f"{label}의 형식이 맞지 않습니다. {hint}".strip())
@@ -73,7 +73,7 @@ class FormCheck:
         value = self.values.get(name, "")
         if not value:
             if required:
-                self.fail(name, f"{label}을(를) 선택하세요.")
+                self.fail(name, f"{josa(label, '을', '를')} 선택하세요.")
             return None
         if value not in choices:
             self.fail(name, f"{label}: 목록에 있는 값을 선택하세요.")
@@ -89,15 +89,15 @@ class FormCheck:
         value = self.values.get(name, "")
         if not value:
             if required:
-                self.fail(name, f"{label}을(를) 입력하세요.")
+                self.fail(name, f"{josa(label, '을', '를')} 입력하세요.")
             return None
         try:
             found = date.fromisoformat(value)
         except ValueError:
-            self.fail(name, f"{label}은(는) 2026-01-31 처럼 입력하세요.")
+            self.fail(name, f"{josa(label, '은', '는')} 2026-01-31 처럼 입력하세요.")
             return None
         if found.year < 1900:
-            self.fail(name, f"{label}이(가) 너무 이릅니다.")
+            self.fail(name, f"{josa(label, '이', '가')} 너무 이릅니다.")
             return None
         return found
 
@@ -105,19 +105,20 @@ class FormCheck:
         """A local date and time (a datetime-local field), not in the future."""
         value = self.values.get(name, "")
         if not value:
-            self.fail(name, f"{label}을(를) 입력하세요.")
+            self.fail(name, f"{josa(label, '을', '를')} 입력하세요.")
             return None
         try:
             found = datetime.fromisoformat(value)
         except ValueError:
-            self.fail(name, f"{label}은(는) 2026-01-31 14:00 처럼 입력하세요.")
+            self.fail(name, f"{josa(label, '은', '는')} 2026-01-31 14:00 처럼 입력하세요.")
             return None
         found = found.replace(tzinfo=tz) if found.tzinfo is None else found
         if found > now:
-            self.fail(name, f"{label}이(가) 지금보다 뒤입니다. 이미 한 일만 기록합니다.")
+            subject = josa(label, "이", "가")
+            self.fail(name, f"{subject} 지금보다 뒤입니다. 이미 한 일만 기록합니다.")
             return None
         if (now - found).days > 366:
-            self.fail(name, f"{label}이(가) 1년보다 오래되었습니다.")
+            self.fail(name, f"{josa(label, '이', '가')} 1년보다 오래되었습니다.")
             return None
         return found
 
@@ -140,6 +141,15 @@ class FormCheck:
             pattern=MEMBER_REF_PATTERN.strip("^$"),
             hint="영문, 숫자, -, _ 만 씁니다.",
         )
+
+
+def josa(word: str, after_consonant: str, after_vowel: str) -> str:
+    """`word` with the particle its last syllable takes (이름을, 성별을, 나이가, 주소는)."""
+    syllables = [c for c in word if "가" <= c <= "힣"]
+    if not syllables:
+        return f"{word}{after_consonant}({after_vowel})"
+    final = (ord(syllables[-1]) - ord("가")) % 28
+    return word + (after_consonant if final else after_vowel)
 
 
 def new_form_key() -> str:

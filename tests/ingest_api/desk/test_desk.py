@@ -95,7 +95,7 @@ def test_registration_needs_the_required_consents_and_keeps_what_was_typed(
     assert sent.status_code == 422
     assert "시·연구원 제공 동의가 없으면 등록할 수 없습니다" in sent.text
     assert "전화번호의 형식이 맞지 않습니다" in sent.text
-    assert "생년월일은(는) 2026-01-31 처럼 입력하세요" in sent.text
+    assert "생년월일은 2026-01-31 처럼 입력하세요" in sent.text
     for kept in ("정복순", "우만1동", "010-12", "1944-13-40", "식사, 안부", key):
         assert kept in sent.text
     blank = c.post(
@@ -104,9 +104,9 @@ def test_registration_needs_the_required_consents_and_keeps_what_was_typed(
         headers=_h(desk_world, "staff_b"),
     )
     assert blank.status_code == 422
-    assert "이름을(를) 입력하세요" in blank.text
+    assert "이름을 입력하세요" in blank.text
     assert "성별: 목록에 있는 값을 선택하세요" in blank.text
-    assert "거주 동을(를) 입력하세요" in blank.text
+    assert "거주 동을 입력하세요" in blank.text
     with psycopg.connect(desk_world.url) as conn:
         assert conn.execute("SELECT 1 FROM members WHERE member_ref = 'B-00100'").fetchone() is None
 

@@ -52,7 +52,7 @@ def test_a_visitor_gets_a_code_with_a_qr_and_a_returning_visitor_reuses_it(
         headers=h,
     )
     assert bad.status_code == 422
-    for message in ("성별을(를) 선택하세요", "연령대: 목록에 있는", "거주 동을(를) 입력하세요"):
+    for message in ("성별을 선택하세요", "연령대: 목록에 있는", "거주 동을 입력하세요"):
         assert message in bad.text
     assert 'value="상담"' in bad.text
     data = {
@@ -128,7 +128,7 @@ def test_a_second_meeting_with_a_resident_is_a_second_record(desk_world: World) 
     }
     refused = c.post("/field/contacts", data=future, headers=h)
     assert refused.status_code == 422
-    assert "만난 시각이(가) 지금보다 뒤입니다" in refused.text
+    assert "만난 시각이 지금보다 뒤입니다" in refused.text
     assert "반찬 지원 필요" in refused.text
     second = {**future, "met_at": _local(now - timedelta(hours=1)), "place": "놀이터"}
     assert (
