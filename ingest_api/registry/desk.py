@@ -21,8 +21,7 @@ from ingest_api.core.security import Principal
 from ingest_api.registry import keys
 from ingest_api.registry.const import INACTIVE_KEPT_DAYS
 from ingest_api.registry.identity import identity_hash, person_id_for
-from ingest_api.registry.models import Consent
-from ingest_api.registry.store import _VISIBLE, RegistryError, _scope, _seal, _sync_consents
+from ingest_api.registry.store import _VISIBLE, RegistryError, _scope, _seal
 
 CardIssue = Literal["issued", "already", "restored"]
 
@@ -100,7 +99,7 @@ def update_member(
     *,
     member_ref: str,
     fields: dict[str, Any],
-    consents: list[Consent],
+    consents: list[str],
     key: bytes,
     cipher: FieldCipher,
 ) -> bool:
@@ -168,19 +167,25 @@ def update_member(
         new=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
     )
     changed = conn.execute(query, [*values.values(), member_ref, *values.values()]).rowcount > 0
-    return _sync_consents(conn, member_ref=member_ref, consents=consents) or changed
+    return set_consents(conn, member_ref=member_ref, kinds=consents) or changed
 
 
-def stored_consents(conn: Conn, *, member_ref: str) -> dict[str, date]:
-    """The member's consents in force, by kind, with the day each was given."""
-    return {
-        str(kind): granted
-        for kind, granted in conn.execute(
-            "SELECT kind, granted_on FROM member_consents WHERE member_ref = %s"
-            " AND withdrawn_on IS NULL",
-            (member_ref,),
-        )
-    }
+def set_consents(conn: Conn, *, member_ref: str, kinds: list[str]) -> bool:
+    """Consents in force are exactly `kinds`: new ones are given today, ones no longer ticked
+    are withdrawn today (kept with both dates: when a consent held is part of the record)."""
+    withdrawn = conn.execute(
+        "UPDATE member_consents SET withdrawn_on = CURRENT_DATE WHERE member_ref = %s"
+        " AND withdrawn_on IS NULL AND NOT (kind = ANY(%s))",
+        (member_ref, kinds),
+    ).rowcount
+    given = conn.execute(
+        "INSERT INTO member_consents (member_ref, kind, granted_on)"
+        " SELECT %s, k, CURRENT_DATE FROM unnest(%s::text[]) AS k"
+        " ON CONFLICT (member_ref, kind) DO UPDATE SET granted_on = CURRENT_DATE,"
+        " withdrawn_on = NULL WHERE member_consents.withdrawn_on IS NOT NULL",
+        (member_ref, kinds),
+    ).rowcount
+    return bool(withdrawn or given)
 
 
 def enrol(conn: Conn, *, member_ref: str, program_id: str, fee_type: str | None) -> bool:

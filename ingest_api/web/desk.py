@@ -509,13 +509,11 @@ def member_edit(
     done = desk.claim_form(conn, form_key=form_key, actor=principal.actor, kind="member_edit")
     if done is not None:
         return RedirectResponse(done, 303)
-    given = desk.stored_consents(conn, member_ref=member_ref)
-    today = datetime.now(UTC).date()
     changed = desk.update_member(
         conn,
         member_ref=member_ref,
         fields=fields,
-        consents=[Consent(kind=c, granted_on=given.get(c, today)) for c in consents],
+        consents=consents,
         key=key,
         cipher=cipher,
     )

@@ -343,3 +343,34 @@ def test_a_lost_card_is_revoked_from_the_list(desk_world: World) -> None:
             " AND revoked_at IS NULL"
         ).fetchone()
     assert left == (0,)
+
+
+def test_a_consent_withdrawn_at_the_desk_keeps_its_dates(desk_world: World) -> None:
+    """Face consent given, then withdrawn on the edit form: it stays on record with the day it
+    was withdrawn, and the required consents cannot be taken away there."""
+    c = desk_world.client
+    h = _h(desk_world, "staff_b")
+    base = {"display_name": "이영희", "gender": "F", "neighbourhood": "우만2동"}
+    for consents in (["privacy", "transfer", "face"], ["privacy", "transfer"]):
+        key = form_key_of(c.get("/desk/members/B-M1/edit", headers=h).text)
+        sent = c.post(
+            "/desk/members/B-M1/edit",
+            data={**base, "form_key": key, "consent": consents},
+            headers=h,
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303
+    key = form_key_of(c.get("/desk/members/B-M1/edit", headers=h).text)
+    refused = c.post(
+        "/desk/members/B-M1/edit",
+        data={**base, "form_key": key, "consent": ["transfer"]},
+        headers=h,
+    )
+    assert refused.status_code == 422
+    with psycopg.connect(desk_world.url) as conn:
+        rows = conn.execute(
+            "SELECT kind, withdrawn_on IS NOT NULL FROM member_consents"
+            " WHERE member_ref = 'B-M1' ORDER BY kind"
+        ).fetchall()
+    assert rows == [("face", True), ("privacy", False), ("transfer", False)]
+    assert "철회" in c.get("/desk/members/B-M1", headers=h).text
