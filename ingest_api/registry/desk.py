@@ -66,9 +66,10 @@ def claim_form(conn: Conn, *, form_key: uuid.UUID, actor: str, kind: str) -> str
         "SELECT result FROM form_submissions WHERE form_key = %s AND actor = %s",
         (form_key, actor),
     ).fetchone()
-    if done is None or done[0] is None:
-        raise RegistryError("this form was sent by someone else: open it again")
-    return str(done[0])
+    if done is None:
+        raise RegistryError("이 양식은 다른 사람이 보낸 것입니다. 페이지를 새로 여세요.")
+    # None: claimed by a send that recorded nothing (refused after the claim): go on.
+    return None if done[0] is None else str(done[0])
 
 
 def finish_form(conn: Conn, *, form_key: uuid.UUID, result: str) -> None:

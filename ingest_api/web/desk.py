@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
@@ -329,7 +329,7 @@ def member_new(
     if check.ok:
         # A second send of a form already recorded lands where the first did; only then is
         # the number checked (it is taken by the first send's member).
-        done = desk.claim_form(conn, form_key=form_key, actor=principal.actor, kind="member")
+        done = claimed(conn, principal, check, "member")
         if done is not None:
             return RedirectResponse(done, 303)
         if ref and store.member_exists(conn, member_ref=ref):
@@ -506,7 +506,7 @@ def member_edit(
         context["member"] = member
         return render(request, principal, "desk_member_form.html", context, 422)
     form_key = check.form_key()
-    done = desk.claim_form(conn, form_key=form_key, actor=principal.actor, kind="member_edit")
+    done = claimed(conn, principal, check, "member_edit")
     if done is not None:
         return RedirectResponse(done, 303)
     changed = desk.update_member(
@@ -545,9 +545,12 @@ def _member_error(
     return render(request, principal, "desk_member.html", context, 422)
 
 
-def _claimed(conn: Conn, principal: Principal, check: FormCheck, kind: str) -> str | None:
-    """Where a form already recorded led (a second send), or None to go on."""
-    return desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind=kind)
+def claimed(conn: Conn, principal: Principal, check: FormCheck, kind: str) -> str | None:
+    """Where a form already recorded led (a second send), or None to go on (claimed now)."""
+    try:
+        return desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind=kind)
+    except store.RegistryError as exc:  # another account's form key: refused, nothing done
+        raise HTTPException(400, str(exc)) from exc
 
 
 def _done(conn: Conn, form_key: uuid.UUID, member_ref: str) -> Response:
@@ -574,7 +577,7 @@ def member_programs(
     fee = check.choice("fee_type", "이용료", FEE_LABELS, required=False) or None
     if not check.ok:
         return _member_error(request, conn, principal, cipher, member_ref, check.errors)
-    done = _claimed(conn, principal, check, "enrolment")
+    done = claimed(conn, principal, check, "enrolment")
     if done is not None:
         return RedirectResponse(done, 303)
     if action == "enrol":
@@ -616,7 +619,7 @@ def member_cards(
         ref = check.text("card_ref", "카드", max_len=64)
     if not check.ok:
         return _member_error(request, conn, principal, cipher, member_ref, check.errors)
-    done = _claimed(conn, principal, check, "card")
+    done = claimed(conn, principal, check, "card")
     if done is not None:
         return RedirectResponse(done, 303)
     detail: dict[str, Any] = {"card": action}
@@ -676,7 +679,7 @@ def member_status(
     status = check.choice("status", "상태", DESK_STATUSES)
     if not check.ok:
         return _member_error(request, conn, principal, cipher, member_ref, check.errors)
-    done = _claimed(conn, principal, check, "status")
+    done = claimed(conn, principal, check, "status")
     if done is not None:
         return RedirectResponse(done, 303)
     if store.set_status(conn, member_ref=member_ref, status=str(status)):

@@ -33,7 +33,7 @@ from ingest_api.core.security import Principal
 from ingest_api.registry import desk, services, store
 from ingest_api.registry.models import ContactIn
 from ingest_api.web.api.registry import _in_scope
-from ingest_api.web.desk import GENDERS, FormDep, _facility, _programs, render
+from ingest_api.web.desk import GENDERS, FormDep, _facility, _programs, claimed, render
 from ingest_api.web.desk_forms import FormCheck, new_form_key
 
 router = APIRouter(include_in_schema=False)
@@ -111,7 +111,7 @@ def visitor_register(
     if not check.ok:
         context = _visitor_context(conn, principal, dict(check.values), check.errors)
         return render(request, principal, "field_visitor.html", context, 422)
-    done = desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind="visitor")
+    done = claimed(conn, principal, check, "visitor")
     if done is not None:
         return RedirectResponse(done, 303)
     _, now = _now(settings)
@@ -214,7 +214,7 @@ def visitor_visit(
     if not check.ok:
         context = _card_context(conn, principal, visitor, False, check.errors)
         return render(request, principal, "field_visitor_card.html", context, 422)
-    done = desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind="visit")
+    done = claimed(conn, principal, check, "visit")
     if done is not None:
         return RedirectResponse(done, 303)
     _, now = _now(settings)
@@ -340,9 +340,7 @@ def contact_record(
     if check.ok:
         # A second send lands where the first did; only then is the moment checked (the first
         # send's meeting holds it).
-        done = desk.claim_form(
-            conn, form_key=check.form_key(), actor=principal.actor, kind="contact"
-        )
+        done = claimed(conn, principal, check, "contact")
         if done is not None:
             return RedirectResponse(done, 303)
         if met_at is not None and services.meeting_at(conn, contact_code=str(code), met_at=met_at):
@@ -460,7 +458,7 @@ def service_record(
     if not check.ok:
         context = _service_context(conn, principal, settings, dict(check.values), check.errors)
         return render(request, principal, "desk_services.html", context, 422)
-    done = desk.claim_form(conn, form_key=check.form_key(), actor=principal.actor, kind="service")
+    done = claimed(conn, principal, check, "service")
     if done is not None:
         return RedirectResponse(done, 303)
     if member_ref is not None:

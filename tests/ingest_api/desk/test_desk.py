@@ -374,3 +374,18 @@ def test_a_consent_withdrawn_at_the_desk_keeps_its_dates(desk_world: World) -> N
         ).fetchall()
     assert rows == [("face", True), ("privacy", False), ("transfer", False)]
     assert "철회" in c.get("/desk/members/B-M1", headers=h).text
+
+
+def test_a_form_key_of_another_account_is_refused(desk_world: World) -> None:
+    """A form key someone else already used records nothing for another account."""
+    c = desk_world.client
+    key = form_key_of(c.get("/field/visitors", headers=_h(desk_world, "staff_b")).text)
+    data = {"form_key": key, "gender": "M", "age_band": "70-74", "neighbourhood": "우만1동"}
+    first = c.post(
+        "/field/visitors", data=data, headers=_h(desk_world, "staff_b"), follow_redirects=False
+    )
+    assert first.status_code == 303
+    other = c.post("/field/visitors", data=data, headers=_h(desk_world, "manager_b"))
+    assert other.status_code == 400
+    with psycopg.connect(desk_world.url) as conn:
+        assert conn.execute("SELECT count(*) FROM visitors").fetchone() == (1,)
