@@ -276,3 +276,38 @@ def test_the_field_by_browser(site: tuple[str, str], tmp_path: Path) -> None:
     print(json.dumps(report, ensure_ascii=False))
     for t in timings:
         assert len(t.steps) <= 8, t.steps  # a short path; speed itself is not asserted
+
+
+PAGES = (
+    ("search", "/desk?q=이"),
+    ("member", "/desk/members/B-M1"),
+    ("register", "/desk/members/new"),
+    ("visitor", "/field/visitors"),
+    ("contact", "/field/contacts"),
+    ("services", "/services"),
+)
+
+
+def test_every_page_fits_a_tablet_and_a_desktop(site: tuple[str, str], tmp_path: Path) -> None:
+    """Each desk and field page at desktop and tablet size: shown, nothing wider than the
+    screen (no sideways scrolling on a tablet), every control at least 40 px tall to touch."""
+    base, _ = site
+    with browser() as chromium:
+        for size, viewport in (("desktop", DESKTOP), ("tablet", TABLET)):
+            page = chromium.new_context(viewport=viewport, locale="ko-KR").new_page()
+            _sign_in(page, base, "/desk")
+            for name, path in PAGES:
+                page.goto(f"{base}{path}")
+                assert page.locator("main.desk h1").count() == 1, path
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], f"{path} is {width}px wide at {size}"
+                small = page.evaluate(
+                    """() => [...document.querySelectorAll(
+                        'main.desk button, main.desk input:not([type=hidden]):not([type=radio])'
+                        + ':not([type=checkbox]), main.desk select, main.desk label.choice')]
+                        .filter(e => e.offsetParent !== null
+                                 && e.getBoundingClientRect().height < 40)
+                        .map(e => e.id || e.name || e.textContent.trim())"""
+                )
+                assert small == [], f"{path} at {size}: too small to touch: {small}"
+                _shot(page, tmp_path, f"desk_page_{name}_{size}")
