@@ -389,3 +389,32 @@ def test_a_form_key_of_another_account_is_refused(desk_world: World) -> None:
     assert other.status_code == 400
     with psycopg.connect(desk_world.url) as conn:
         assert conn.execute("SELECT count(*) FROM visitors").fetchone() == (1,)
+
+
+def test_staff_with_assigned_programs_work_within_them(desk_world: World) -> None:
+    """Staff assigned to B-YOGA see only its members, register only into it, and cannot open
+    a meal member (404, as for a number that does not exist)."""
+    c = desk_world.client
+    h = _h(desk_world, "staff_b_yoga")
+    assert "B-M2" in c.get("/desk?q=박말순", headers=h).text
+    assert "찾는 회원이 없습니다" in c.get("/desk?q=이영희", headers=h).text
+    assert c.get("/desk/members/B-M1", headers=h).status_code == 404
+    form = c.get("/desk/members/new", headers=h)
+    assert 'value="B-MEAL"' not in form.text
+    key = form_key_of(form.text)
+    for program, status in (("B-MEAL", 422), ("", 422), ("B-YOGA", 303)):
+        sent = c.post(
+            "/desk/members/new",
+            data=_register_form(key, program_id=program),
+            headers=h,
+            follow_redirects=False,
+        )
+        assert sent.status_code == status, program
+    assert (
+        "담당 프로그램 중 하나에 등록해야 합니다"
+        in c.post(
+            "/desk/members/new",
+            data=_register_form(form_key_of(form.text), member_ref="B-00101", program_id=""),
+            headers=h,
+        ).text
+    )
