@@ -16,6 +16,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,6 +33,7 @@ from ingest_api.core.deps import (
     MembersReader,
     MembersWriter,
     SensitiveReader,
+    SettingsDep,
 )
 from ingest_api.core.security import AccessDenied, Permission, Principal
 from ingest_api.registry import desk, store
@@ -313,6 +315,7 @@ def member_new(
     request: Request,
     conn: ConnDep,
     principal: MembersWriter,
+    settings: SettingsDep,
     key: KeyDep,
     cipher: CipherDep,
     form: FormDep,
@@ -345,7 +348,7 @@ def member_new(
             editing=None,
         )
         return render(request, principal, "desk_member_form.html", context, 422)
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo(settings.timezone)).date()  # the day the member signed
     program = fields.pop("program_id")
     member = MemberIn(
         member_ref=str(ref),
