@@ -152,6 +152,11 @@ def contact_context(contact_code: str) -> str:
     return f"community_contacts.needs:{contact_code}"
 
 
+def service_context(event_id: object) -> str:
+    """Where the encrypted note of a service staff recorded belongs (its event's id)."""
+    return f"service_records.note:{event_id}"
+
+
 def account_context(username: str) -> str:
     """Where an account's encrypted TOTP secret belongs."""
     return f"user_accounts.totp_secret:{username}"

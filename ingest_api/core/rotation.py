@@ -21,6 +21,7 @@ from ingest_api.core.fieldcrypto import (
     contact_context,
     member_context,
     phone_tail,
+    service_context,
 )
 
 
@@ -40,18 +41,28 @@ def _rotate_column(
     key: str,
     column: str,
     context: Any,
+    context_key: str | None = None,
 ) -> tuple[int, int]:
-    """Re-encrypt one column's values that are not under the current key."""
+    """Re-encrypt one column's values that are not under the current key.
+
+    `key` names the row; `context_key` (default `key`) the column the encryption context is
+    made of (a resident's meetings share their code's context but are separate rows).
+    """
     rows = conn.execute(
-        sql.SQL("SELECT {key}, {col} FROM {table} WHERE {col} IS NOT NULL FOR UPDATE").format(
-            key=sql.Identifier(key), col=sql.Identifier(column), table=sql.Identifier(table)
+        sql.SQL(
+            "SELECT {key}, {ctx}, {col} FROM {table} WHERE {col} IS NOT NULL FOR UPDATE"
+        ).format(
+            key=sql.Identifier(key),
+            ctx=sql.Identifier(context_key or key),
+            col=sql.Identifier(column),
+            table=sql.Identifier(table),
         )
     ).fetchall()
     rotated = 0
-    for ident, blob in rows:
+    for ident, context_value, blob in rows:
         if cipher.is_current(blob):
             continue
-        where = context(ident)
+        where = context(context_value)
         fresh = cipher.encrypt(cipher.decrypt(blob, context=where), context=where)
         conn.execute(
             sql.SQL("UPDATE {table} SET {col} = %s WHERE {key} = %s").format(
@@ -82,9 +93,20 @@ def rotate(conn: psycopg.Connection[Any], *, cipher: FieldCipher) -> RotationRes
             conn,
             cipher,
             table="community_contacts",
-            key="contact_code",
+            key="contact_id",
             column="needs_enc",
             context=contact_context,
+            context_key="contact_code",
+        )
+        rotated, current = rotated + r, current + c
+        r, c = _rotate_column(
+            conn,
+            cipher,
+            table="service_records",
+            key="service_id",
+            column="note_enc",
+            context=service_context,
+            context_key="event_id",
         )
         rotated, current = rotated + r, current + c
         r, c = _rotate_column(

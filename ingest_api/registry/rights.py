@@ -125,6 +125,12 @@ def erase_member(conn: Conn, *, member_ref: str) -> dict[str, int]:
         "UPDATE attendance_events SET member_ref = %s WHERE member_ref = %s",
         (pseudonym, member_ref),
     ).rowcount
+    # Services staff recorded follow the attendances; their notes are personal: they go.
+    conn.execute(
+        "UPDATE service_records SET member_ref = %s, person_ref = %s, note_enc = NULL"
+        " WHERE member_ref = %s",
+        (pseudonym, pseudonym, member_ref),
+    )
     # Consents and card credentials go with the row (ON DELETE CASCADE).
     conn.execute("DELETE FROM members WHERE member_ref = %s", (member_ref,))
     conn.execute(

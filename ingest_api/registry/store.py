@@ -576,7 +576,9 @@ def register_contact(
     timezone: str = DEFAULT_TIMEZONE,
     cipher: FieldCipher | None = None,
 ) -> Change:
-    """Record a resident met during community organizing (counted under its program).
+    """Record a meeting with a resident met during community organizing (counted under its
+    program). A second meeting with the same resident is a new record; the same code at the
+    same moment is the same meeting sent again ("unchanged").
 
     Their needs are free text: stored only encrypted (`cipher` is needed when there are any).
     """
@@ -589,8 +591,8 @@ def register_contact(
     cur = conn.execute(
         "INSERT INTO community_contacts (contact_code, facility_id, program_id, gender, age_band,"
         " neighbourhood, place, met_at, service_date, needs_enc) VALUES (%s, %s, %s, %s, %s, %s,"
-        " %s, %s, (%s::timestamptz AT TIME ZONE %s)::date, %s) ON CONFLICT (contact_code)"
-        " DO NOTHING",
+        " %s, %s, (%s::timestamptz AT TIME ZONE %s)::date, %s)"
+        " ON CONFLICT (contact_code, met_at) DO NOTHING",
         (
             contact.contact_code,
             contact.facility_id,

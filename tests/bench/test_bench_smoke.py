@@ -88,7 +88,7 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
                 assert row[key] >= 0, row
         assert row["met"] in (True, False, None)
     groups = {row["group"].split(".")[0] for row in rows}
-    assert {"1", "2", "3", "4", "5", "6"} <= groups
+    assert {"1", "2", "3", "4", "5", "6", "7"} <= groups
 
     def value(prefix: str) -> float:
         found = [r["value"] for r in rows if r["figure"].startswith(prefix)]
@@ -119,6 +119,12 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
     assert value("apply a 500-member roster on the device") > 0
     assert value("peak RSS of the edge agent") > 1
     assert value("frame → confirmation question at the kiosk UI") > 0
+
+    # The staff pages answered every request of every simulated staff member as expected.
+    desk = data["details"]["desk"]
+    assert desk["requests"] > 0
+    assert desk["errors"] == []
+    assert value("page response p95") > 0
 
     text = doc.read_text()
     assert MARK_BEGIN in text

@@ -14,7 +14,7 @@ from pathlib import Path
 from welfare.bench.results import Report, Row, machine_info, merge_json, write_markdown
 
 _LOG = logging.getLogger(__name__)
-BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet")
+BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet", "desk")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,7 +84,7 @@ def run(
     figures_events: int | None = None,
 ) -> Report:
     """Run the chosen benchmarks against one broker and one database server."""
-    from welfare.bench import edge, face, figures, fleet, ingest
+    from welfare.bench import desk, edge, face, figures, fleet, ingest
     from welfare.bench.bed import Bed
 
     started = time.monotonic()
@@ -108,6 +108,8 @@ def run(
             ),
             "face": lambda: face.run(face.QUICK if quick else face.FaceScale(), report),
             "fleet": lambda: fleet.run(bed, fleet.QUICK if quick else fleet.FleetScale(), report),
+            # The staff pages under 50 signed-in staff (issue 13).
+            "desk": lambda: desk.run(bed, desk.QUICK if quick else desk.DeskScale(), report),
         }
         for name in BENCHMARKS:
             if name not in only:

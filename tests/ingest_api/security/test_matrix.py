@@ -8,11 +8,14 @@ and this matrix does not is a failure: a new router cannot slip in without a dec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
+from broker.const import DEFAULT_TIMEZONE
 from ingest_api.core.config import Settings
 from ingest_api.core.deps import FleetReader, require
 from ingest_api.core.security import Permission
@@ -86,6 +89,26 @@ def row(method: str, path: str, expect: str, url: str | None = None, **kw: Any) 
 
 
 DL = {"reason": "점검", "password": FILE_PW}
+# B-M2's card as the security world registered it (the PUT of B-M1 below drops B-M1's).
+DESK_UID = f"04:A1:04:{sum(map(ord, 'B-M2')) % 256:02X}"
+_AN_HOUR_AGO = (datetime.now(ZoneInfo(DEFAULT_TIMEZONE)) - timedelta(hours=1)).strftime(
+    "%Y-%m-%dT%H:%M"
+)
+FIELD_CONTACT = {
+    "contact_code": "C-B-20261120-001",
+    "gender": "F",
+    "age_band": "80-84",
+    "neighbourhood": "우만2동",
+    "place": "경로당",
+    "met_at": _AN_HOUR_AGO,
+    "program_id": "B-MEAL",
+}
+FIELD_SERVICE = {
+    "kind": "phone_check",
+    "program_id": "B-MEAL",
+    "target": "member",
+    "occurred_at": _AN_HOUR_AGO,
+}
 MATRIX = [
     # -- public, by decision ------------------------------------------------------------------
     row("GET", "/healthz", "ok ok ok ok ok ok ok ok"),
@@ -425,6 +448,100 @@ MATRIX = [
         "/api/v1/figures/daily",
         "401 ok 403 403 ok ok ok ok",
         url=f"/api/v1/figures/daily?start={DAY}",
+    ),
+    # -- the desk and the field (pages; issue 13, docs/staff.md) -----------------------------
+    # A's staff work at A's desk: B's members, cards and visitors are not found there (404);
+    # forms with a mistake answer 422 (the page again with messages).
+    row("GET", "/desk", "401 403 403 403 403 ok ok ok", url="/desk?q=이영희"),
+    row("POST", "/desk/card", "401 403 403 403 403 404 303 303", data={"uid": DESK_UID}),
+    row("GET", "/desk/members/new", "401 403 403 403 403 ok ok ok"),
+    row(
+        "POST",
+        "/desk/members/new",
+        "401 403 403 403 403 422 422 422",
+        data={"display_name": "정복순", "gender": "F", "consent": "privacy"},
+    ),
+    row(
+        "GET",
+        "/desk/members/{member_ref}",
+        "401 403 403 403 403 404 ok ok",
+        url="/desk/members/B-M1",
+    ),
+    row(
+        "GET",
+        "/desk/members/{member_ref}/sensitive",
+        "401 403 403 403 403 403 403 ok",
+        url="/desk/members/B-M1/sensitive?reason=안부전화",
+    ),
+    row(
+        "GET",
+        "/desk/members/{member_ref}/edit",
+        "401 403 403 403 403 404 ok ok",
+        url="/desk/members/B-M1/edit",
+    ),
+    row(
+        "POST",
+        "/desk/members/{member_ref}/edit",
+        "401 403 403 403 403 404 303 303",
+        url="/desk/members/B-M1/edit",
+        data={
+            "display_name": "이영희",
+            "gender": "F",
+            "neighbourhood": "우만2동",
+            "consent": ["privacy", "transfer"],
+        },
+    ),
+    row(
+        "POST",
+        "/desk/members/{member_ref}/programs",
+        "401 403 403 403 403 404 303 303",
+        url="/desk/members/B-M1/programs",
+        data={"action": "enrol", "program_id": "B-MEAL"},
+    ),
+    row(
+        "POST",
+        "/desk/members/{member_ref}/cards",
+        "401 403 403 403 403 404 422 422",  # no such card: said
+        url="/desk/members/B-M1/cards",
+        data={"action": "revoke", "card_ref": "0" * 12},
+    ),
+    row(
+        "POST",
+        "/desk/members/{member_ref}/status",
+        "401 403 403 403 403 404 303 303",
+        url="/desk/members/B-M1/status",
+        data={"status": "active"},
+    ),
+    row("GET", "/field/visitors", "401 403 403 403 403 ok ok ok"),
+    row(
+        "POST",
+        "/field/visitors",
+        "401 403 403 403 403 303 303 303",
+        data={"gender": "M", "age_band": "70-74", "neighbourhood": "우만1동"},
+    ),
+    row(
+        "GET",
+        "/field/visitors/{visitor_code}",
+        "401 403 403 403 403 404 ok ok",
+        url="/field/visitors/V-B-20261120-0001",
+    ),
+    row(
+        "POST",
+        "/field/visitors/{visitor_code}/visits",
+        "401 403 403 403 403 404 303 303",
+        url="/field/visitors/V-B-20261120-0001/visits",
+        data={"program_id": "B-MEAL"},
+    ),
+    row("GET", "/field/contacts", "401 403 403 403 403 ok ok ok"),
+    # B-MEAL is not a program of A: A's staff get the form back; B's manager sends the meeting
+    # B's staff recorded already (same resident, same minute): said, not recorded twice
+    row("POST", "/field/contacts", "401 403 403 403 403 422 303 422", data=FIELD_CONTACT),
+    row("GET", "/services", "401 403 403 403 403 ok ok ok"),
+    row(
+        "POST",
+        "/services",
+        "401 403 403 403 403 422 303 303",
+        data={**FIELD_SERVICE, "member_ref": "B-M1"},
     ),
     # last: it ends each caller's session
     row("POST", "/logout", "401 403 303 303 303 303 303 303"),
