@@ -392,6 +392,34 @@ MATRIX = [
         "401 ok 403 403 ok ok ok ok",
         url=f"/api/v1/figures/daily?start={DAY}",
     ),
+    # -- follow-up pages (issue 13: absence calls, incident contact list) --------------------
+    row("GET", "/followup/absence", "401 403 403 403 403 ok ok ok"),
+    # another center's staff: B-M1 is not theirs (404, audited); a repeated key is one call
+    row(
+        "POST",
+        "/followup/absence/calls",
+        "401 403 403 403 403 404 303 303",
+        data={
+            "member_ref": "B-M1",
+            "program_id": "B-MEAL",
+            "call_id": "0195f3a0-0000-7000-8000-000000000013",
+            "outcome": "not_reached",
+        },
+    ),
+    row("GET", "/followup/contacts", "401 403 403 403 403 403 403 ok"),
+    row(
+        "POST",
+        "/followup/contacts",
+        "401 403 403 403 403 403 403 ok",
+        data={
+            "start": f"{DAY}T00:00",
+            "end": f"{DAY}T23:59",
+            "reason": "식중독 의심",
+            "password": FILE_PW,
+            "password_again": FILE_PW,
+            "format": "csv",
+        },
+    ),
     # last: it ends each caller's session
     row("POST", "/logout", "401 403 303 303 303 303 303 303"),
 ]
