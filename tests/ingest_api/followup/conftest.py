@@ -7,6 +7,7 @@ the pages (which ask for "today") see them as recent.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,11 @@ def build_city(url: str) -> None:
             rows.append(event(day, 40, "B", "B-MEAL", "B-M9", outcome="already_served"))
             rows.append(event(day, 41, "B", "B-MEAL", None, outcome="unknown_credential"))
             rows.append(event(day, 1, "A", "A-MEAL", "A-M1", ticket=1))
+            visitor = {"visitor_code": f"V-B-{day:%Y%m%d}-0001", "gender": "M", "age_band": "70-74"}
+            visitor["neighbourhood"] = "지동"
+            rows.append(
+                event(day, 20, "B", "B-MEAL", None, method="staff", visitor=json.dumps(visitor))
+            )
         for day in YOGA_DAYS:
             for m, ref in enumerate(MEMBERS):
                 if m % 3 == 0 and (ref != "B-M4" or day < TODAY - timedelta(days=34)):
@@ -186,6 +192,7 @@ def build_city(url: str) -> None:
         ("staff.b", Role.CENTER_STAFF, "B", ()),
         ("staff.b.yoga", Role.CENTER_STAFF, "B", ("B-YOGA",)),
         ("staff.a", Role.CENTER_STAFF, "A", ()),
+        ("manager.a", Role.CENTER_MANAGER, "A", ()),
         ("city.admin", Role.CITY_ADMIN, None, ()),
     ]
     for account, role, center, programs in accounts:
@@ -203,6 +210,6 @@ def city(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[City]:
     )
     with TestClient(create_app(settings, consume=False)) as client:
         c = City(database_url, client)
-        for name in ("manager.b", "staff.b", "staff.b.yoga", "staff.a", "city.admin"):
+        for name in ("manager.b", "staff.b", "staff.b.yoga", "staff.a", "manager.a", "city.admin"):
             c.headers[name] = session_headers(database_url, name)
         yield c
