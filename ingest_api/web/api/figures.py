@@ -127,6 +127,11 @@ def post_report_download(
 ) -> Response:
     """The quarterly report as a file: the reason is audited, the file opens with the password
     the caller chose (an encrypted .xlsx, or the .csv in an AES zip)."""
+    return report_file(conn, principal, body)
+
+
+def report_file(conn: ConnDep, principal: Principal, body: ReportDownload) -> Response:
+    """The report as an encrypted file, its reason audited (the API's and the pages' path)."""
     facility_id = facility_for(principal, body.facility_id)
     report = _report(conn, facility_id, body.year, body.quarter)
     write_audit(

@@ -150,6 +150,25 @@ def build_city(url: str) -> None:
             key=CREDENTIAL_KEY.encode(),
             cipher=CIPHER,
         )
+        # 회원01 (B-M1) also eats at A's meal hall: one person served by two centers.
+        store.upsert_member(
+            conn,
+            member=MemberIn(
+                member_ref="A-M2",
+                facility_id="A",
+                display_name="회원01",
+                gender="M",
+                birth_date=date(1940, 3, 1),
+                neighbourhood="우만1동",
+                consents=[
+                    Consent(kind="privacy", granted_on=date(2026, 1, 2)),
+                    Consent(kind="transfer", granted_on=date(2026, 1, 2)),
+                ],
+                programs={"A-MEAL": None},
+            ),
+            key=CREDENTIAL_KEY.encode(),
+            cipher=CIPHER,
+        )
         # Everyone enrolled 60 days ago; B-M12 only last week (absent since, fewer days).
         conn.execute("UPDATE enrolments SET enrolled_on = %s", (TODAY - timedelta(days=60),))
         conn.execute(
@@ -176,6 +195,7 @@ def build_city(url: str) -> None:
             rows.append(event(day, 40, "B", "B-MEAL", "B-M9", outcome="already_served"))
             rows.append(event(day, 41, "B", "B-MEAL", None, outcome="unknown_credential"))
             rows.append(event(day, 1, "A", "A-MEAL", "A-M1", ticket=1))
+            rows.append(event(day, 2, "A", "A-MEAL", "A-M2", ticket=2))
             visitor = {"visitor_code": f"V-B-{day:%Y%m%d}-0001", "gender": "M", "age_band": "70-74"}
             visitor["neighbourhood"] = "지동"
             rows.append(

@@ -420,6 +420,16 @@ MATRIX = [
             "format": "csv",
         },
     ),
+    # -- figures pages (issue 13: months and quarters, statistics, the city's duplicates) ----
+    row("GET", "/figures", "401 ok 403 403 ok ok ok ok", url="/figures?year=2026"),
+    row(
+        "POST",
+        "/figures/report",
+        "401 403 403 403 ok ok ok ok",
+        data={**DL, "password_again": FILE_PW, "year": "2026", "quarter": "4", "format": "csv"},
+    ),
+    row("GET", "/figures/statistics", "401 ok 403 403 ok ok ok ok"),
+    row("GET", "/figures/duplicates", "401 403 403 403 ok 403 403 403"),
     # last: it ends each caller's session
     row("POST", "/logout", "401 403 303 303 303 303 303 303"),
 ]

@@ -1,0 +1,49 @@
+// The follow-up and figures pages' charts (uPlot, from static/vendor/ installed by `make
+// assets`): each month's figure as bars against the monthly share of the target (dashed).
+"use strict";
+
+(function () {
+  document.addEventListener("DOMContentLoaded", function () {
+    const root = document.querySelector("[data-chart]");
+    if (root && window.uPlot) {
+      drawFigures(root);
+    }
+  });
+
+  function drawFigures(root) {
+    const data = JSON.parse(root.dataset.chart);
+    const bars = window.uPlot.paths.bars({ size: [0.6, 60] });
+    root.querySelectorAll(".chart").forEach(function (box) {
+      const name = box.dataset.figure;
+      const target = data[name + "_target"];
+      const values = data[name];
+      const goal = data.months.map(function () {
+        return target === null ? null : target;
+      });
+      const width = Math.max(box.clientWidth || 320, 280);
+      const chart = new window.uPlot(
+        {
+          width: width,
+          height: 240,
+          scales: { x: { time: false } },
+          legend: { show: true },
+          series: [
+            { label: "월" },
+            {
+              label: box.dataset.label,
+              stroke: "#234",
+              fill: "rgba(35,68,119,.55)",
+              paths: bars,
+              points: { show: false },
+            },
+            { label: "월 목표", stroke: "#b3261e", dash: [6, 4], width: 2, points: { show: false } },
+          ],
+          axes: [{ values: (u, ticks) => ticks.map((t) => t + "월") }, { size: 56 }],
+        },
+        [data.months, values, goal],
+        box,
+      );
+      box.dataset.drawn = String(chart.data[0].length);
+    });
+  }
+})();
