@@ -18,7 +18,7 @@ from ingest_api.figures.refresher import RollupRefresher
 from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.ingest.consumer import IngestConsumer
 from ingest_api.registry.sync import FleetSync
-from ingest_api.web import figures_pages, fleet, followup, guard, pages, signin
+from ingest_api.web import figures_pages, fleet, followup, guard, mealhall, pages, signin
 from ingest_api.web.api import audit, figures, kiosks, metrics, ops, registry
 
 _LOG = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, consume: bool = True) -> FastAPI:
         metrics.router,
         followup.router,
         figures_pages.router,
+        mealhall.router,
     ):
         app.include_router(router)
     # The pages' CSS and scripts; vendor/ is filled by `make assets` from npm, never a CDN.

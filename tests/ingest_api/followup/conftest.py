@@ -196,10 +196,15 @@ def build_city(url: str) -> None:
             rows.append(event(day, 41, "B", "B-MEAL", None, outcome="unknown_credential"))
             rows.append(event(day, 1, "A", "A-MEAL", "A-M1", ticket=1))
             rows.append(event(day, 2, "A", "A-MEAL", "A-M2", ticket=2))
-            visitor = {"visitor_code": f"V-B-{day:%Y%m%d}-0001", "gender": "M", "age_band": "70-74"}
-            visitor["neighbourhood"] = "지동"
+            code = f"V-B-{day:%Y%m%d}-0001"  # a one-off visitor: member_ref is their code
+            visitor = {
+                "visitor_code": code,
+                "gender": "M",
+                "age_band": "70-74",
+                "neighbourhood": "지동",
+            }
             rows.append(
-                event(day, 20, "B", "B-MEAL", None, method="staff", visitor=json.dumps(visitor))
+                event(day, 20, "B", "B-MEAL", code, method="staff", visitor=json.dumps(visitor))
             )
         for day in YOGA_DAYS:
             for m, ref in enumerate(MEMBERS):

@@ -430,6 +430,10 @@ MATRIX = [
     ),
     row("GET", "/figures/statistics", "401 ok 403 403 ok ok ok ok"),
     row("GET", "/figures/duplicates", "401 403 403 403 ok 403 403 403"),
+    # -- the meal hall, live (issue 13); refused taps name member numbers -------------------
+    row("GET", "/mealhall", "401 ok 403 403 ok ok ok ok", url=f"/mealhall?day={DAY}"),
+    row("GET", "/mealhall/live", "401 ok 403 403 ok ok ok ok"),
+    row("GET", "/mealhall/refusals", "401 403 403 403 403 ok ok ok"),
     # last: it ends each caller's session
     row("POST", "/logout", "401 403 303 303 303 303 303 303"),
 ]
