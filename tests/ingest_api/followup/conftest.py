@@ -26,7 +26,7 @@ from ingest_api.ingest.validation import EventRow
 from ingest_api.ingest.writes import insert_events
 from ingest_api.main import create_app
 from ingest_api.registry import store
-from ingest_api.registry.models import Consent, Facility, MemberIn, Program
+from ingest_api.registry.models import Consent, Facility, MemberIn, Program, Targets
 from tests.security_helpers import CIPHER, DATA_KEY, add_account, session_headers
 
 CREDENTIAL_KEY = "followup-suite-credential-key-1c9e"
@@ -93,14 +93,19 @@ def event(day: date, minute: int, fid: str, pid: str, ref: str | None, **kw: obj
     )
 
 
-def build_city(url: str) -> None:
-    """Facilities, programs, members with varied attendance, and the accounts."""
+def build_city(url: str) -> dict[str, str]:
+    """Facilities, programs, members with varied attendance, and the accounts.
+
+    Returns the TOTP secrets of the accounts that sign in with a second factor.
+    """
     rng = random.Random(13)
     with psycopg.connect(url) as conn:
         for fid, name in (("A", "새빛"), ("B", "한마음")):
             store.upsert_facility(conn, facility=Facility(facility_id=fid, name=name))
         store.upsert_program(
             conn,
+            year=TODAY.year,
+            targets=Targets(unique_persons=30, person_visits=1500, cases=240),
             program=program(
                 "B-MEAL",
                 "B",
@@ -220,8 +225,12 @@ def build_city(url: str) -> None:
         ("manager.a", Role.CENTER_MANAGER, "A", ()),
         ("city.admin", Role.CITY_ADMIN, None, ()),
     ]
+    secrets = {}
     for account, role, center, programs in accounts:
-        add_account(url, account, role, facility_id=center, programs=programs)
+        issued = add_account(url, account, role, facility_id=center, programs=programs)
+        if issued.totp_secret:
+            secrets[account] = issued.totp_secret
+    return secrets
 
 
 @pytest.fixture
