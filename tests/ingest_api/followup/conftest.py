@@ -22,11 +22,20 @@ from broker.const import DEFAULT_TIMEZONE
 from broker.ids import uuid7
 from ingest_api.core.config import Settings
 from ingest_api.core.security import Role
+from ingest_api.figures import rollup
 from ingest_api.ingest.validation import EventRow
 from ingest_api.ingest.writes import insert_events
 from ingest_api.main import create_app
-from ingest_api.registry import store
-from ingest_api.registry.models import Consent, Facility, MemberIn, Program, Targets
+from ingest_api.registry import schedules, store
+from ingest_api.registry.models import (
+    Consent,
+    Facility,
+    MemberIn,
+    Program,
+    ScheduleIn,
+    Targets,
+    WeeklySession,
+)
 from tests.security_helpers import CIPHER, DATA_KEY, add_account, session_headers
 
 CREDENTIAL_KEY = "followup-suite-credential-key-1c9e"
@@ -231,6 +240,25 @@ def build_city(url: str) -> dict[str, str]:
         if issued.totp_secret:
             secrets[account] = issued.totp_secret
     return secrets
+
+
+def lunch_today(url: str) -> None:
+    """Two sittings today (11:00 and 12:00, 4 seats each) and taps in both."""
+    with psycopg.connect(url) as conn:
+        sessions = [
+            WeeklySession(weekday=TODAY.isoweekday(), starts=time(11), ends=time(12), capacity=4),
+            WeeklySession(weekday=TODAY.isoweekday(), starts=time(12), ends=time(13), capacity=4),
+        ]
+        schedules.set_schedule(conn, program_id="B-MEAL", schedule=ScheduleIn(sessions=sessions))
+        rows = [
+            event(TODAY, -20 + n, "B", "B-MEAL", f"B-M{n + 1}", ticket=n + 1) for n in range(5)
+        ]  # 11:10-11:14: five served (one more than the seats)
+        rows.append(event(TODAY, -19, "B", "B-MEAL", "B-M2", outcome="already_served"))
+        rows.append(event(TODAY, 45, "B", "B-MEAL", "B-M7", ticket=6))  # 12:15
+        rows.append(event(TODAY, 46, "B", "B-MEAL", None, outcome="unknown_credential"))
+        with conn.cursor() as cur:
+            insert_events(cur, rows=rows)
+        rollup.refresh(conn)
 
 
 @pytest.fixture

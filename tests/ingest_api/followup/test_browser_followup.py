@@ -24,11 +24,16 @@ from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page
 
 from ingest_api.core.config import Settings
-from ingest_api.figures import rollup
 from ingest_api.ingest.writes import insert_events
 from ingest_api.main import create_app
 from tests.browser import browser, serve
-from tests.ingest_api.followup.conftest import CREDENTIAL_KEY, TODAY, build_city, event
+from tests.ingest_api.followup.conftest import (
+    CREDENTIAL_KEY,
+    TODAY,
+    build_city,
+    event,
+    lunch_today,
+)
 from tests.security_helpers import DATA_KEY, PASSWORD
 
 SIZES = {"desktop": (1280, 800), "tablet": (800, 1280)}
@@ -43,8 +48,7 @@ def site(
     monkeypatch.setenv("WELFARE_CREDENTIAL_KEY", CREDENTIAL_KEY)
     monkeypatch.setenv("WELFARE_DATA_KEY", DATA_KEY)
     secrets = build_city(database_url)
-    with psycopg.connect(database_url) as conn:
-        rollup.refresh(conn)
+    lunch_today(database_url)  # two sittings today, served, tickets and refusals
     settings = Settings(
         database_url=database_url,
         refresh_interval_s=0.5,
@@ -176,7 +180,7 @@ def test_the_meal_hall_counts_a_new_tap_without_reloading(
         served = page.locator('section.sitting[data-program="B-MEAL"]').first
         before = int(served.get_attribute("data-served") or "-1")
         with psycopg.connect(database_url) as conn, conn.cursor() as cur:
-            insert_events(cur, rows=[event(TODAY, 0, "B", "B-MEAL", "B-M1", ticket=1)])
+            insert_events(cur, rows=[event(TODAY, -15, "B", "B-MEAL", "B-M8", ticket=7)])
         page.wait_for_selector(
             f'section.sitting[data-program="B-MEAL"][data-served="{before + 1}"]'
         )
