@@ -19,8 +19,9 @@ from typing import Final, LiteralString
 from uuid import UUID
 
 from ingest_api.core.db import Conn
-from ingest_api.core.fieldcrypto import FieldCipher, absence_note_context
+from ingest_api.core.fieldcrypto import FieldCipher, absence_note_context, member_context
 from ingest_api.core.security import Principal
+from ingest_api.registry.identity import mask_phone
 
 OUTCOMES: Final[dict[str, str]] = {
     "reached": "통화됨",
@@ -48,7 +49,7 @@ days AS (
       AND e.service_date BETWEEN %(since)s AND %(today)s
 ),
 enrolled AS (
-    SELECT en.member_ref, en.program_id, en.enrolled_on, m.display_name
+    SELECT en.member_ref, en.program_id, en.enrolled_on, m.display_name, m.phone_enc
     FROM enrolments AS en
     JOIN members AS m USING (member_ref)
     JOIN progs USING (program_id)
@@ -61,13 +62,13 @@ seen AS (
     GROUP BY 1, 2
 ),
 counted AS (
-    SELECT en.member_ref, en.program_id, p.name, en.display_name, s.last_seen, p.n,
+    SELECT en.member_ref, en.program_id, p.name, en.display_name, en.phone_enc, s.last_seen, p.n,
            (SELECT count(*) FROM days AS d WHERE d.program_id = en.program_id
               AND d.service_date > coalesce(s.last_seen, en.enrolled_on - 1))::integer AS absent
     FROM enrolled AS en JOIN progs AS p USING (program_id)
     LEFT JOIN seen AS s USING (member_ref, program_id)
 )
-SELECT member_ref, program_id, name, display_name, last_seen, n, absent
+SELECT member_ref, program_id, name, display_name, phone_enc, last_seen, n, absent
 FROM counted WHERE absent >= n
 ORDER BY absent DESC, last_seen NULLS FIRST, member_ref, program_id
 """
@@ -107,6 +108,7 @@ class Absent:
     program_id: str
     program_name: str
     display_name: str
+    phone: str | None  # masked (last four digits): staff may not read it in clear
     last_seen: date | None
     threshold: int
     days_absent: int
@@ -157,9 +159,10 @@ def absent_members(
             program_id=r[1],
             program_name=r[2],
             display_name=r[3],
-            last_seen=r[4],
-            threshold=r[5],
-            days_absent=r[6],
+            phone=mask_phone(cipher.open_text(r[4], context=member_context("phone", r[0]))),
+            last_seen=r[5],
+            threshold=r[6],
+            days_absent=r[7],
             flag_after=flag_after,
         )
         for r in rows

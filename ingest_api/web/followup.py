@@ -27,10 +27,11 @@ from ingest_api.core.deps import (
     MembersExporter,
     MembersReader,
     MembersWriter,
+    SensitiveReader,
     SettingsDep,
 )
 from ingest_api.core.downloads import MIN_FILE_PASSWORD, seal, table_csv, table_xlsx
-from ingest_api.core.security import Principal
+from ingest_api.core.security import Permission, Principal
 from ingest_api.registry import store
 from ingest_api.registry.absence import NOTE_MAX, OUTCOMES, absent_members, record_call
 from ingest_api.registry.incidents import contacts_in_window
@@ -122,6 +123,7 @@ def _absence_page(
             "default_days": rules.absence_days,
             "flag_after": rules.unanswered_calls_flag,
             "lookback": rules.absence_lookback_days,
+            "can_reveal": principal.can(Permission.MEMBERS_SENSITIVE),
         },
         status_code=status_code,
     )
@@ -238,6 +240,52 @@ def post_call(
     if principal.facility_id is None:
         query += f"&facility_id={facility}"
     return RedirectResponse(f"/followup/absence{query}#m-{member_ref}", 303)
+
+
+@router.get("/followup/absence/phone", response_class=HTMLResponse)
+def absence_phone(
+    request: Request,
+    conn: ConnDep,
+    cipher: CipherDep,
+    principal: SensitiveReader,
+    member_ref: Annotated[str, Query(max_length=64)],
+    reason: Annotated[str, Query(max_length=200)] = "",
+) -> HTMLResponse:
+    """A member's phone in clear for the call: the manager, with a typed reason, audited.
+
+    Answers a small piece of the page (htmx puts it in the row); without a reason it says so
+    instead of showing the number.
+    """
+    if len(reason.strip()) < 2:
+        return HTMLResponse(
+            '<span class="field-error" role="alert">번호를 보려면 사유를 2자 이상 적으세요.</span>',
+            status_code=400,
+        )
+    found = store.get_sensitive(conn, member_ref=member_ref, scope=principal, cipher=cipher)
+    if found is None:
+        write_audit(
+            conn,
+            actor=principal.actor,
+            action="denied",
+            subject=f"member:{member_ref}",
+            detail={
+                "request": "absence phone",
+                "exists": store.member_exists(conn, member_ref=member_ref),
+            },
+        )
+        conn.commit()
+        raise HTTPException(404, "no such member")
+    write_audit(
+        conn,
+        actor=principal.actor,
+        action="view",
+        subject=f"member:{member_ref}:sensitive",
+        reason=reason.strip(),
+        detail={"field": "phone", "for": "absence call"},
+    )
+    return templates.TemplateResponse(
+        request, "followup_phone.html", {"phone": found.phone, "member_ref": member_ref}
+    )
 
 
 # -- incident contact list -------------------------------------------------------------------

@@ -10,6 +10,15 @@
     }
   });
 
+  // A refused request that answers with a message (a reveal without a reason) shows it in
+  // place instead of being dropped, as htmx does with error answers by default.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 400) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   function drawFigures(root) {
     const data = JSON.parse(root.dataset.chart);
     const bars = window.uPlot.paths.bars({ size: [0.6, 60] });

@@ -9,7 +9,7 @@ import uuid
 import psycopg
 
 from tests.helpers import sql_scalar
-from tests.ingest_api.followup.conftest import TODAY, City, event
+from tests.ingest_api.followup.conftest import TODAY, City, event, phone
 
 # Independently of the product's query: a program's service days ranked newest first; a member
 # last seen on the day ranked k has been absent k - 1 days; one never seen, every service day
@@ -177,3 +177,35 @@ def test_a_call_form_with_mistakes_comes_back_filled_in(city: City) -> None:
     assert response.status_code == 400
     assert "메모에 내용을 적으세요" in response.text
     assert sql_scalar(city.url, "SELECT count(*) FROM absence_calls") == 0
+
+
+def test_the_list_masks_phones_and_the_manager_reveals_one_with_a_reason(city: City) -> None:
+    """Staff see the last four digits; the manager sees the number after typing why (audited)."""
+    ref, _, _ = expected(city.url)[0]
+    page = city.client.get("/followup/absence", headers=city.headers["staff.b"]).text
+    assert phone(ref) not in page
+    assert f"***-****-{phone(ref)[-4:]}" in page
+    assert "번호 보기" not in page  # staff have no reveal
+    url = f"/followup/absence/phone?member_ref={ref}"
+    assert (
+        city.client.get(f"{url}&reason=안부전화", headers=city.headers["staff.b"]).status_code
+        == 403
+    )
+    no_reason = city.client.get(url, headers=city.headers["manager.b"])
+    assert no_reason.status_code == 400
+    assert "사유" in no_reason.text
+    shown = city.client.get(f"{url}&reason=안부전화", headers=city.headers["manager.b"])
+    assert shown.status_code == 200
+    assert phone(ref) in shown.text
+    assert (
+        sql_scalar(
+            city.url,
+            "SELECT count(*) FROM audit_log WHERE subject = %s AND reason = '안부전화'",
+            f"member:{ref}:sensitive",
+        )
+        == 1
+    )
+    other = city.client.get(
+        "/followup/absence/phone?member_ref=B-M1&reason=점검", headers=city.headers["manager.a"]
+    )
+    assert other.status_code == 404

@@ -139,11 +139,19 @@ def test_staff_record_an_absence_call_and_read_the_figures(
 def test_the_manager_takes_the_contact_list_of_an_incident(
     site: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    """The manager types a reason and a password; the file opens with it and lists people."""
+    """The manager reveals a number for a call with a reason; for the contact list types a
+    reason and a password, and the file opens with it and lists people."""
     base, secrets = site
     day = TODAY - timedelta(days=2)
     with browser() as chromium:
         page = sign_in(chromium, base, "manager.b", secrets)
+        # the absence list: the number for the call, after a reason (htmx, in the row)
+        page.goto(f"{base}/followup/absence")
+        first = page.locator("#absence-list tbody tr").first
+        first.locator("form.reveal button").click()
+        number = first.locator("a.phone")
+        number.wait_for()
+        assert (number.get_attribute("href") or "").startswith("tel:010")
         page.click("nav.followup-nav >> text=접촉자 명단")
         page.wait_for_url(f"{base}/followup/contacts")
         page.fill("#start", f"{day}T11:00")

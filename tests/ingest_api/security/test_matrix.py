@@ -406,6 +406,12 @@ MATRIX = [
             "outcome": "not_reached",
         },
     ),
+    row(
+        "GET",
+        "/followup/absence/phone",
+        "401 403 403 403 403 403 403 ok",
+        url="/followup/absence/phone?member_ref=B-M1&reason=안부전화",
+    ),
     row("GET", "/followup/contacts", "401 403 403 403 403 403 403 ok"),
     row(
         "POST",
