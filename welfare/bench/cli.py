@@ -14,7 +14,7 @@ from pathlib import Path
 from welfare.bench.results import Report, Row, machine_info, merge_json, write_markdown
 
 _LOG = logging.getLogger(__name__)
-BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet")
+BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet", "staffpages")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,7 +84,7 @@ def run(
     figures_events: int | None = None,
 ) -> Report:
     """Run the chosen benchmarks against one broker and one database server."""
-    from welfare.bench import edge, face, figures, fleet, ingest
+    from welfare.bench import edge, face, figures, fleet, ingest, staffpages
     from welfare.bench.bed import Bed
 
     started = time.monotonic()
@@ -108,6 +108,10 @@ def run(
             ),
             "face": lambda: face.run(face.QUICK if quick else face.FaceScale(), report),
             "fleet": lambda: fleet.run(bed, fleet.QUICK if quick else fleet.FleetScale(), report),
+            # issue 13: signed-in staff on the follow-up and figures pages
+            "staffpages": lambda: staffpages.run(
+                bed, staffpages.QUICK if quick else staffpages.StaffScale(), report
+            ),
         }
         for name in BENCHMARKS:
             if name not in only:
