@@ -13,6 +13,8 @@ the caller).
 from __future__ import annotations
 
 import calendar
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Final, LiteralString
@@ -187,9 +189,46 @@ class MealCounts:
         return sum(self.by_month.get((p, month), 0) for p in self.programs)
 
 
+# The counts of a (database epoch, facility, month, last day) while the rollup's generations
+# of that facility's months stay the same: the engine is asked again only after a refresh
+# renewed one of them (every page load of many staff would otherwise recount the month).
+_CACHE: Final[OrderedDict[tuple[str, str, date, date], tuple[object, MealCounts]]] = OrderedDict()
+_CACHE_LOCK: Final = threading.Lock()
+_CACHE_SIZE: Final = 64
+_GENERATIONS: Final[LiteralString] = """
+SELECT e.epoch::text,
+       coalesce(array_agg(g.generation ORDER BY g.month) FILTER (WHERE g.month IS NOT NULL), '{}')
+FROM figures_epoch AS e
+LEFT JOIN figures_month_generation AS g
+  ON g.facility_id = %(f)s AND g.month BETWEEN %(lo)s AND %(hi)s
+GROUP BY e.epoch
+"""
+
+
 def meal_counts(conn: Conn, *, facility_id: str, month: date, until: date) -> MealCounts:
     """Person-visits (meals) of the meal programs per day of `month` up to `until`, and per
-    month of its year up to that month: the figures engine's count."""
+    month of its year up to that month: the figures engine's count (kept while the rollup's
+    generations of those months are unchanged)."""
+    row = conn.execute(
+        _GENERATIONS, {"f": facility_id, "lo": date(month.year, 1, 1), "hi": month}
+    ).fetchone()
+    epoch, generations = (str(row[0]), tuple(row[1])) if row else ("", ())
+    key = (epoch, facility_id, month, until)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and hit[0] == generations:
+        return hit[1]
+    counts = _meal_counts(conn, facility_id=facility_id, month=month, until=until)
+    with _CACHE_LOCK:
+        _CACHE[key] = (generations, counts)
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return counts
+
+
+def _meal_counts(conn: Conn, *, facility_id: str, month: date, until: date) -> MealCounts:
+    """The engine's count behind meal_counts."""
     programs = {
         pid: name for pid, (name, _) in meal_programs(conn, facility_id=facility_id).items()
     }

@@ -35,38 +35,38 @@ NOTE_MAX: Final = 500
 # Enrolled active members of the programs in scope, their last attendance in each program and
 # the program's service days after it (within the look-back window).
 _ABSENT: Final[LiteralString] = """
-WITH progs AS (
+WITH progs AS MATERIALIZED (
     SELECT program_id, name, coalesce(absence_days, %(n)s) AS n
     FROM programs
     WHERE facility_id = %(f)s AND active
       AND (%(programs)s::text[] IS NULL OR program_id = ANY(%(programs)s))
       AND (%(program)s::text IS NULL OR program_id = %(program)s)
 ),
-days AS (
+days AS MATERIALIZED (  -- computed once, not once per member
     SELECT DISTINCT e.program_id, e.service_date
     FROM attendance_events AS e JOIN progs USING (program_id)
     WHERE e.facility_id = %(f)s AND e.outcome = 'accepted'
       AND e.service_date BETWEEN %(since)s AND %(today)s
 ),
-enrolled AS (
+enrolled AS MATERIALIZED (
     SELECT en.member_ref, en.program_id, en.enrolled_on, m.display_name, m.phone_enc
     FROM enrolments AS en
     JOIN members AS m USING (member_ref)
     JOIN progs USING (program_id)
     WHERE m.facility_id = %(f)s AND m.status = 'active' AND en.ended_on IS NULL
 ),
-seen AS (
-    SELECT e.member_ref, e.program_id, max(e.service_date) AS last_seen
-    FROM attendance_events AS e JOIN enrolled USING (member_ref, program_id)
-    WHERE e.facility_id = %(f)s AND e.outcome = 'accepted' AND e.service_date <= %(today)s
-    GROUP BY 1, 2
-),
 counted AS (
     SELECT en.member_ref, en.program_id, p.name, en.display_name, en.phone_enc, s.last_seen, p.n,
            (SELECT count(*) FROM days AS d WHERE d.program_id = en.program_id
               AND d.service_date > coalesce(s.last_seen, en.enrolled_on - 1))::integer AS absent
     FROM enrolled AS en JOIN progs AS p USING (program_id)
-    LEFT JOIN seen AS s USING (member_ref, program_id)
+    -- one index look-up per member (attendance_events_member), whatever the table's size
+    LEFT JOIN LATERAL (
+        SELECT max(e.service_date) AS last_seen FROM attendance_events AS e
+        WHERE e.member_ref = en.member_ref AND e.outcome = 'accepted'
+          AND e.service_date <= %(today)s AND e.program_id = en.program_id
+          AND e.facility_id = %(f)s
+    ) AS s ON true
 )
 SELECT member_ref, program_id, name, display_name, phone_enc, last_seen, n, absent
 FROM counted WHERE absent >= n

@@ -380,14 +380,7 @@ def duplicates_page(
     principal.check_facility(None)
     lo, hi = _month_range(settings, first_month, last_month)
     found = duplicate_service(conn, first_month=lo, last_month=hi, level=level)
-    write_audit(
-        conn,
-        actor=principal.actor,
-        action="view",
-        subject="figures:duplicates",
-        detail={"first_month": f"{lo:%Y-%m}", "last_month": f"{hi:%Y-%m}", "persons": len(found)},
-    )
-    return templates.TemplateResponse(
+    page = templates.TemplateResponse(
         request,
         "figures_duplicates.html",
         {
@@ -399,3 +392,11 @@ def duplicates_page(
             "persons": len({r.person_id for r in found}),
         },
     )
+    write_audit(  # last: the audit chain's lock is held until the commit
+        conn,
+        actor=principal.actor,
+        action="view",
+        subject="figures:duplicates",
+        detail={"first_month": f"{lo:%Y-%m}", "last_month": f"{hi:%Y-%m}", "persons": len(found)},
+    )
+    return page

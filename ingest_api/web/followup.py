@@ -91,19 +91,12 @@ def _absence_page(
         flag_after=rules.unanswered_calls_flag,
         program_id=program_id,
     )
-    write_audit(
-        conn,
-        actor=principal.actor,
-        action="view",
-        subject=f"absence:{facility_id}",
-        detail={"program_id": program_id, "members": [a.member_ref for a in found][:200]},
-    )
     programs = [
         p
         for p in store.list_programs(conn, facility_id=facility_id)
         if principal.program_ids is None or p.program_id in principal.program_ids
     ]
-    return templates.TemplateResponse(
+    page = templates.TemplateResponse(
         request,
         "followup_absence.html",
         {
@@ -127,6 +120,16 @@ def _absence_page(
         },
         status_code=status_code,
     )
+    # Audited last: the audit chain's lock is held from here to the commit, so the page is
+    # rendered before it (many staff read lists at once).
+    write_audit(
+        conn,
+        actor=principal.actor,
+        action="view",
+        subject=f"absence:{facility_id}",
+        detail={"program_id": program_id, "members": [a.member_ref for a in found][:200]},
+    )
+    return page
 
 
 @router.get("/followup/absence", response_class=HTMLResponse)
@@ -413,6 +416,13 @@ def post_contacts(
         timezone=settings.timezone,
         program_id=program_id or None,
     )
+    name = f"contacts_{facility}_{since:%Y%m%d%H%M}-{until:%Y%m%d%H%M}.{file_format}"
+    content = (
+        table_xlsx("접촉자명단", CONTACT_LIST_HEADER, rows)
+        if file_format == "xlsx"
+        else table_csv(CONTACT_LIST_HEADER, rows)
+    )
+    sealed = seal(name, content, password=password)  # before the audit row takes its lock
     write_audit(
         conn,
         actor=principal.actor,
@@ -421,10 +431,4 @@ def post_contacts(
         reason=reason.strip(),
         detail={"rows": len(rows), "program_id": program_id or None, "format": file_format},
     )
-    name = f"contacts_{facility}_{since:%Y%m%d%H%M}-{until:%Y%m%d%H%M}.{file_format}"
-    content = (
-        table_xlsx("접촉자명단", CONTACT_LIST_HEADER, rows)
-        if file_format == "xlsx"
-        else table_csv(CONTACT_LIST_HEADER, rows)
-    )
-    return seal(name, content, password=password).response()
+    return sealed.response()

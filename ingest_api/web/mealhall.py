@@ -122,7 +122,12 @@ def mealhall_refusals(
     facility = _facility(conn, principal, facility_id)
     shown = day or local_today(settings.timezone)
     found = refusals(conn, facility_id=facility, day=shown)
-    write_audit(
+    page = templates.TemplateResponse(
+        request,
+        "mealhall_refusals.html",
+        {**page_context(principal), "refusals": found, "tz": ZoneInfo(settings.timezone)},
+    )
+    write_audit(  # last: the audit chain's lock is held until the commit
         conn,
         actor=principal.actor,
         action="view",
@@ -132,8 +137,4 @@ def mealhall_refusals(
             "members": sorted({r.member_ref for r in found if r.member_ref}),
         },
     )
-    return templates.TemplateResponse(
-        request,
-        "mealhall_refusals.html",
-        {**page_context(principal), "refusals": found, "tz": ZoneInfo(settings.timezone)},
-    )
+    return page

@@ -3,7 +3,8 @@
 The real service (uvicorn, in its own process, `consume=False`: no broker needed) over the
 bed's PostgreSQL with a center of members and two months of meals. `users` concurrent staff
 sessions (cookie and CSRF token, made by the product's own session code) each loop through
-the main paths for `seconds`: the meal hall's live part (what a tablet polls), the absence
+the main paths for `seconds`, reading each page a few seconds (`think_s`) before the next
+click: the meal hall's live part (what a tablet polls), the absence
 list, a call recorded, the figures page, the statistics, the meal hall page. The row is the
 p95 of the answers' times as the clients measured them (so an upper bound of the server's),
 with the error count; a page that answers anything but 200/303 is an error.
@@ -51,10 +52,12 @@ class StaffScale:
     accounts: int = 10
     members: int = 600
     days: int = 60
-    seconds: float = 30.0
+    seconds: float = 60.0
+    # A person reads a page before the next click: seconds between requests, uniform.
+    think_s: tuple[float, float] = (2.0, 6.0)
 
 
-QUICK = StaffScale(users=5, accounts=2, members=60, days=10, seconds=4.0)
+QUICK = StaffScale(users=5, accounts=2, members=60, days=10, seconds=4.0, think_s=(0.0, 0.2))
 
 
 def _center(url: str, scale: StaffScale) -> None:
@@ -119,7 +122,7 @@ def _center(url: str, scale: StaffScale) -> None:
                 cipher=cipher,
             )
         conn.execute("UPDATE enrolments SET enrolled_on = %s", (today - timedelta(days=365),))
-        habit = {n: rng.random() for n in range(scale.members)}
+        habit = {n: 0.7 + 0.3 * rng.random() for n in range(scale.members)}  # most come daily
         rows = []
         for back in range(scale.days, 0, -1):
             day = today - timedelta(days=back)
@@ -224,6 +227,7 @@ async def _user(
     times: dict[str, list[float]],
     errors: list[str],
     rng: random.Random,
+    think_s: tuple[float, float],
 ) -> None:
     """One signed-in staff member working through the pages until `until`."""
     from ingest_api.core.sessions import CSRF_HEADER, SESSION_COOKIE
@@ -242,6 +246,7 @@ async def _user(
             times.setdefault(name, []).append((time.perf_counter() - started) * 1000)
             if response.status_code not in (200, 303):
                 errors.append(f"{name}: {response.status_code}")
+            await asyncio.sleep(rng.uniform(*think_s))
             return response
 
         while time.monotonic() < until:
@@ -271,7 +276,9 @@ async def _user(
             await hit("meal hall", "GET", "/mealhall")
 
 
-async def _load(base: str, sessions: list[tuple[str, str]], seconds: float) -> dict[str, Any]:
+async def _load(
+    base: str, sessions: list[tuple[str, str]], seconds: float, think_s: tuple[float, float]
+) -> dict[str, Any]:
     """Every session working at once for `seconds`."""
     times: dict[str, list[float]] = {}
     errors: list[str] = []
@@ -279,7 +286,7 @@ async def _load(base: str, sessions: list[tuple[str, str]], seconds: float) -> d
     started = time.monotonic()
     await asyncio.gather(
         *(
-            _user(base, cookie, csrf, until, times, errors, random.Random(i))  # noqa: S311
+            _user(base, cookie, csrf, until, times, errors, random.Random(i), think_s)  # noqa: S311
             for i, (cookie, csrf) in enumerate(sessions)
         )
     )
@@ -312,8 +319,8 @@ def run(bed: Bed, scale: StaffScale, report: Report) -> None:
     proc = _serve(url, port)
     try:
         _wait_up(base, proc)
-        asyncio.run(_load(base, sessions[:1], 1.0))  # warm: templates, caches, pool
-        found = asyncio.run(_load(base, sessions, scale.seconds))
+        asyncio.run(_load(base, sessions[:1], 1.0, (0.0, 0.0)))  # warm: templates, caches
+        found = asyncio.run(_load(base, sessions, scale.seconds, scale.think_s))
     finally:
         proc.terminate()
         try:
@@ -333,7 +340,8 @@ def run(bed: Bed, scale: StaffScale, report: Report) -> None:
             "ms",
             target=f"≤ {TARGET_MS:.0f} ms, no error",
             met=p95 is not None and p95 <= TARGET_MS and not errors,
-            note=f"{len(every)} requests in {found['wall_s']:.0f} s "
+            note=f"{len(every)} requests in {found['wall_s']:.0f} s, "
+            f"{scale.think_s[0]:.0f}-{scale.think_s[1]:.0f} s between a person's clicks "
             f"({len(every) / max(found['wall_s'], 0.001):.0f}/s), {len(errors)} errors; "
             f"slowest page {slowest[0]} p95 {slowest[1] or 0:.0f} ms; client-measured, "
             "server and clients on the same shared 2 cores",

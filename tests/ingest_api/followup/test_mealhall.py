@@ -6,8 +6,12 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import psycopg
+
+from ingest_api.figures import rollup
+from ingest_api.ingest.writes import insert_events
 from tests.helpers import sql_scalar
-from tests.ingest_api.followup.conftest import TODAY, City, at, lunch_today
+from tests.ingest_api.followup.conftest import TODAY, City, at, event, lunch_today
 
 SITTING = re.compile(
     r'data-program="B-MEAL" data-served="(\d+)" data-tickets="(\d+)" data-refused="(\d+)"'
@@ -96,3 +100,22 @@ def test_refusals_name_member_numbers_only_for_who_reads_members_and_are_audited
     assert refused.status_code == 403
     other = city.client.get("/mealhall/live?facility_id=B", headers=city.headers["staff.a"])
     assert other.status_code == 403
+
+
+def test_the_days_meals_follow_a_refresh_of_the_figures(city: City) -> None:
+    """A meal served after the page was read is in the day's count once the rollup has it."""
+    lunch_today(city.url)
+
+    def today_cell() -> int:
+        """Today's meals of B's meal hall as the page shows them."""
+        page = city.client.get("/mealhall", headers=city.headers["staff.b"]).text
+        found = re.search(rf'data-day="{TODAY}">.*?data-program="B-MEAL">(\d+)<', page)
+        assert found is not None
+        return int(found.group(1))
+
+    before = today_cell()
+    with psycopg.connect(city.url) as conn:
+        with conn.cursor() as cur:
+            insert_events(cur, rows=[event(TODAY, 30, "B", "B-MEAL", "B-M12", ticket=9)])
+        rollup.refresh(conn)
+    assert today_cell() == before + 1
