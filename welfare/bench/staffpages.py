@@ -205,6 +205,10 @@ def _serve(url: str, port: int) -> subprocess.Popen[str]:
             str(port),
             "--log-level",
             "warning",
+            # longer than a person's pause between clicks: a kept-alive connection is not
+            # closed under a client about to reuse it
+            "--timeout-keep-alive",
+            "30",
         ],
         env=env,
         text=True,
@@ -249,6 +253,7 @@ async def _user(
             await asyncio.sleep(rng.uniform(*think_s))
             return response
 
+        await asyncio.sleep(rng.uniform(0, think_s[1]))  # people do not all click at once
         while time.monotonic() < until:
             await hit("meal hall live", "GET", "/mealhall/live")
             listed = await hit("absence list", "GET", "/followup/absence")
