@@ -19,6 +19,25 @@
     }
   });
 
+  // A poll refused because the session ended is said on the page, not silently dropped
+  // (the counts would otherwise stay as they were).
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = document.getElementById("poll-status");
+    if (status) {
+      status.hidden = false;
+      status.textContent =
+        event.detail.xhr.status === 401
+          ? "로그인이 끝났습니다. 페이지를 새로 열어 다시 로그인하세요."
+          : "새 숫자를 받지 못했습니다 (" + event.detail.xhr.status + "). 잠시 뒤 다시 시도합니다.";
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    const status = document.getElementById("poll-status");
+    if (status) {
+      status.hidden = true;
+    }
+  });
+
   function drawFigures(root) {
     const data = JSON.parse(root.dataset.chart);
     const bars = window.uPlot.paths.bars({ size: [0.6, 60] });

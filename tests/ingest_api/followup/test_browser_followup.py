@@ -179,7 +179,8 @@ def test_the_manager_takes_the_contact_list_of_an_incident(
 def test_the_meal_hall_counts_a_new_tap_without_reloading(
     site: tuple[str, dict[str, str]], database_url: str, tmp_path: Path
 ) -> None:
-    """The live part polls: a tap at the kiosk shows up in the served count by itself."""
+    """The live part polls: a tap at the kiosk shows up in the served count by itself; an
+    ended session is said on the page."""
     base, secrets = site
     with browser() as chromium:
         page = sign_in(chromium, base, "staff.b", secrets)
@@ -195,6 +196,11 @@ def test_the_meal_hall_counts_a_new_tap_without_reloading(
         page.click("#show-refusals")
         page.wait_for_selector("#refusal-list")
         shots(page, tmp_path, "web_15_mealhall")
+        # the session ends while the tablet polls: the page says so instead of going stale
+        with psycopg.connect(database_url) as conn:
+            conn.execute("UPDATE user_sessions SET last_seen_at = now() - interval '2 hours'")
+        page.wait_for_selector("#poll-status:not([hidden])")
+        assert "로그인이 끝났습니다" in page.inner_text("#poll-status")
 
 
 def test_the_city_reads_the_duplicates_and_the_citys_figures(
