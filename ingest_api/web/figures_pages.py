@@ -39,6 +39,7 @@ from ingest_api.figures.statistics import duplicate_service, statistics
 from ingest_api.registry import store
 from ingest_api.registry.models import ProgramWithTargets, Targets
 from ingest_api.web.api.figures import ReportDownload, report_file
+from ingest_api.web.followup import download_errors
 from ingest_api.web.guard import templates
 from ingest_api.web.signin import page_context
 
@@ -283,12 +284,7 @@ def post_report(
         errors["quarter"] = "분기를 고르세요 (1–4)."
     if file_format not in ("xlsx", "csv"):
         errors["format"] = "파일 형식을 고르세요."
-    if len(reason.strip()) < 2:
-        errors["reason"] = "다운로드 사유를 2자 이상 적으세요 (감사 기록에 남습니다)."
-    if len(password) < MIN_FILE_PASSWORD:
-        errors["password"] = f"파일 암호는 {MIN_FILE_PASSWORD}자 이상이어야 합니다."
-    elif password != password_again:
-        errors["password_again"] = "두 암호가 같지 않습니다."  # noqa: S105 (a message)
+    errors.update(download_errors(reason, password, password_again))
     facility = facility_id or None
     if facility is not None and not principal.sees_facility(facility):
         raise HTTPException(403, "다른 기관의 자료에는 접근할 수 없습니다")

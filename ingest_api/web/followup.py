@@ -12,7 +12,7 @@ back filled in (passwords excepted) when something must be fixed.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, NoReturn
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broker.const import ID_PATTERN
 from ingest_api.core.audit import write_audit
+from ingest_api.core.db import Conn
 from ingest_api.core.deps import (
     CipherDep,
     ConnDep,
@@ -57,6 +58,32 @@ def facility_of(principal: Principal, facility_id: str | None) -> str:
 def today_in(settings: SettingsDep) -> date:
     """Today in the facilities' time zone."""
     return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+def _not_found(conn: Conn, principal: Principal, member_ref: str, what: str) -> NoReturn:
+    """404 for a member outside the caller's scope (or none), audited as a denial (committed:
+    the request itself changes nothing)."""
+    write_audit(
+        conn,
+        actor=principal.actor,
+        action="denied",
+        subject=f"member:{member_ref}",
+        detail={"request": what, "exists": store.member_exists(conn, member_ref=member_ref)},
+    )
+    conn.commit()
+    raise HTTPException(404, "no such member")
+
+
+def download_errors(reason: str, password: str, password_again: str) -> dict[str, str]:
+    """What a download form must fix: a typed reason and the file's password, twice."""
+    errors: dict[str, str] = {}
+    if len(reason.strip()) < 2:
+        errors["reason"] = "다운로드 사유를 2자 이상 적으세요 (감사 기록에 남습니다)."
+    if len(password) < MIN_FILE_PASSWORD:
+        errors["password"] = f"파일 암호는 {MIN_FILE_PASSWORD}자 이상이어야 합니다."
+    elif password != password_again:
+        errors["password_again"] = "두 암호가 같지 않습니다."  # noqa: S105 (a message)
+    return errors
 
 
 # -- absence calls -------------------------------------------------------------------------
@@ -219,18 +246,7 @@ def post_call(
         at=datetime.now(UTC),
     )
     if recorded is None:
-        write_audit(
-            conn,
-            actor=principal.actor,
-            action="denied",
-            subject=f"member:{member_ref}",
-            detail={
-                "request": "absence call",
-                "exists": store.member_exists(conn, member_ref=member_ref),
-            },
-        )
-        conn.commit()
-        raise HTTPException(404, "no such member")
+        _not_found(conn, principal, member_ref, "absence call")
     if recorded:
         write_audit(
             conn,
@@ -266,18 +282,7 @@ def absence_phone(
         )
     found = store.get_sensitive(conn, member_ref=member_ref, scope=principal, cipher=cipher)
     if found is None:
-        write_audit(
-            conn,
-            actor=principal.actor,
-            action="denied",
-            subject=f"member:{member_ref}",
-            detail={
-                "request": "absence phone",
-                "exists": store.member_exists(conn, member_ref=member_ref),
-            },
-        )
-        conn.commit()
-        raise HTTPException(404, "no such member")
+        _not_found(conn, principal, member_ref, "absence phone")
     write_audit(
         conn,
         actor=principal.actor,
@@ -382,12 +387,7 @@ def post_contacts(
     programs = {p.program_id for p in store.list_programs(conn, facility_id=facility)}
     if program_id and program_id not in programs:
         errors["program_id"] = "이 기관의 프로그램을 고르세요."
-    if len(reason.strip()) < 2:
-        errors["reason"] = "다운로드 사유를 2자 이상 적으세요 (감사 기록에 남습니다)."
-    if len(password) < MIN_FILE_PASSWORD:
-        errors["password"] = f"파일 암호는 {MIN_FILE_PASSWORD}자 이상이어야 합니다."
-    elif password != password_again:
-        errors["password_again"] = "두 암호가 같지 않습니다."  # noqa: S105 (a message)
+    errors.update(download_errors(reason, password, password_again))
     if file_format not in FORMATS:
         errors["format"] = "파일 형식을 고르세요."
     if errors or since is None or until is None:
