@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Final, LiteralString
@@ -47,7 +48,7 @@ _REFUSALS: Final[LiteralString] = """
 SELECT e.occurred_at, e.program_id, e.outcome, e.member_ref, e.device_id, e.method
 FROM attendance_events AS e
 WHERE e.facility_id = %(f)s AND e.service_date = %(day)s AND e.outcome <> 'accepted'
-  AND (e.program_id = ANY(%(programs)s) OR e.program_id IS NULL)
+  AND (e.program_id = ANY(%(programs)s) OR (e.program_id IS NULL AND NOT %(scoped)s))
 ORDER BY e.occurred_at DESC
 LIMIT %(limit)s
 """
@@ -161,11 +162,33 @@ def sittings_now(conn: Conn, *, facility_id: str, day: date, timezone: str) -> l
     return found
 
 
-def refusals(conn: Conn, *, facility_id: str, day: date, limit: int = 50) -> list[Refusal]:
-    """The day's latest refused taps at the meal hall (member numbers: personal data)."""
+def refusals(
+    conn: Conn,
+    *,
+    facility_id: str,
+    day: date,
+    only_programs: Sequence[str] | None = None,
+    limit: int = 50,
+) -> list[Refusal]:
+    """The day's latest refused taps at the meal hall (member numbers: personal data).
+
+    `only_programs`: the programs a staff member is assigned to (None: all); taps no program
+    was decided for are then left out too.
+    """
     programs = list(meal_programs(conn, facility_id=facility_id))
+    if only_programs is not None:
+        programs = [p for p in programs if p in only_programs]
+        if not programs:
+            return []
     rows = conn.execute(
-        _REFUSALS, {"f": facility_id, "day": day, "programs": programs, "limit": limit}
+        _REFUSALS,
+        {
+            "f": facility_id,
+            "day": day,
+            "programs": programs,
+            "scoped": only_programs is not None,
+            "limit": limit,
+        },
     ).fetchall()
     return [Refusal(*r) for r in rows]
 

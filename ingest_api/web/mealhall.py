@@ -121,7 +121,7 @@ def mealhall_refusals(
     """The day's refused taps with member numbers (to look at: a lost card, a new member)."""
     facility = _facility(conn, principal, facility_id)
     shown = day or local_today(settings.timezone)
-    found = refusals(conn, facility_id=facility, day=shown)
+    found = refusals(conn, facility_id=facility, day=shown, only_programs=principal.program_ids)
     page = templates.TemplateResponse(
         request,
         "mealhall_refusals.html",

@@ -94,6 +94,10 @@ def test_refusals_name_member_numbers_only_for_who_reads_members_and_are_audited
         sql_scalar(city.url, "SELECT count(*) FROM audit_log WHERE subject LIKE 'mealhall:B:%%'")
         == 1
     )
+    # the yoga teacher is assigned to yoga only: the meal hall's refusals are not theirs
+    yoga = city.client.get("/mealhall/refusals", headers=city.headers["staff.b.yoga"])
+    assert yoga.status_code == 200
+    assert "B-M2" not in yoga.text
     refused = city.client.get(
         "/mealhall/refusals?facility_id=B", headers=city.headers["city.admin"]
     )
