@@ -10,7 +10,7 @@ the center manager's, with a reason, audited, and handed out only encrypted (the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, LiteralString
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,8 @@ SELECT CASE WHEN m.member_ref IS NOT NULL THEN '회원' ELSE '일시이용' END,
        min(e.occurred_at), max(e.occurred_at)
 FROM attendance_events AS e LEFT JOIN members AS m ON m.member_ref = e.member_ref
 WHERE e.facility_id = %(f)s AND e.occurred_at >= %(start)s AND e.occurred_at < %(end)s
+  -- the service days around the window: the (facility, day) index finds the rows
+  AND e.service_date BETWEEN %(first_day)s AND %(last_day)s
   AND (%(p)s::text IS NULL OR e.program_id = %(p)s)
   AND coalesce(e.member_ref, e.visitor->>'visitor_code') IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6
@@ -53,8 +55,16 @@ def contacts_in_window(
     """Everyone recorded at the facility (or program) in [start, end), first seen first."""
     if end <= start:
         raise ValueError("the window ends before it starts")
-    params = {"f": facility_id, "start": start, "end": end, "p": program_id}
     tz = ZoneInfo(timezone)
+    params = {
+        "f": facility_id,
+        "start": start,
+        "end": end,
+        "p": program_id,
+        # a day either side: a kiosk's service day is its local date, whatever its clock zone
+        "first_day": start.astimezone(tz).date() - timedelta(days=1),
+        "last_day": end.astimezone(tz).date() + timedelta(days=1),
+    }
 
     def clock(at: datetime) -> str:
         """A time in the facility's zone (with the day: a window may span days)."""
