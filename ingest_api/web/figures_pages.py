@@ -34,7 +34,7 @@ from ingest_api.core.downloads import MIN_FILE_PASSWORD
 from ingest_api.core.security import Permission, Principal
 from ingest_api.figures.engine import Period, Scope, compute, month_end
 from ingest_api.figures.models import Figures, Statistics
-from ingest_api.figures.reports import build_quarterly_report
+from ingest_api.figures.reports import total_target
 from ingest_api.figures.statistics import duplicate_service, statistics
 from ingest_api.registry import store
 from ingest_api.registry.models import ProgramWithTargets, Targets
@@ -113,9 +113,7 @@ def _targets(
             person_visits=sum(visits) if visits else None,
             cases=sum(cases) if cases else None,
         )
-    report = build_quarterly_report(conn, facility_id=facility_id, year=year, quarter=4)
-    wanted = "facility" if facility_id is not None else "total"
-    return next((r.target for r in report.rows if r.level == wanted), Targets())
+    return total_target(conn, facility_id=facility_id, year=year)
 
 
 def _lines(conn: Conn, *, scope: Scope, year: int, target: Targets) -> list[Line]:

@@ -165,3 +165,27 @@ def test_the_duplicate_view_is_the_independent_count_for_the_city_only(city: Cit
     for who in ("manager.b", "staff.b"):
         refused = city.client.get(f"/figures/duplicates?{months}", headers=city.headers[who])
         assert refused.status_code == 403
+
+
+def test_the_centers_months_stand_against_its_yearly_target(city: City) -> None:
+    """B has no target of its own: its programs' person-visit targets add up (unique persons
+    never do), pro rata per month and quarter, with the achievement rate."""
+    refresh(city.url)
+    yearly = sql_scalar(
+        city.url,
+        "SELECT sum(t.person_visits) FROM program_targets t JOIN programs p USING (program_id)"
+        " WHERE p.facility_id = 'B' AND t.year = %s",
+        TODAY.year,
+    )
+    assert yearly == 1500
+    page = city.client.get("/figures", headers=city.headers["manager.b"]).text
+    month = f"{TODAY:%Y-%m}"
+    row = page.split(f'data-period="{month}"')[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="n[^"]*"[^>]*>([^<]*)</td>', row)
+    # 실인원 (actual, target, rate), 연인원 (…), 건 (…)
+    assert cells[1] == "—"  # no unique-person target for the center
+    assert cells[4] == f"{yearly / 12:.0f}"
+    visits = int(cells[3])
+    assert cells[5] == f"{100 * visits / (yearly / 12):.1f}%"
+    year_row = page.split(f'data-period="{TODAY.year}년"')[1].split("</tr>")[0]
+    assert re.findall(r'<td class="n[^"]*"[^>]*>([^<]*)</td>', year_row)[4] == str(yearly)
