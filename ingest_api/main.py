@@ -19,7 +19,18 @@ from ingest_api.fleet.monitor import FleetMonitor
 from ingest_api.ingest.consumer import IngestConsumer
 from ingest_api.registry.face import Describer
 from ingest_api.registry.sync import FleetSync
-from ingest_api.web import desk, face_page, field, fleet, guard, pages, signin
+from ingest_api.web import (
+    desk,
+    face_page,
+    field,
+    figures_pages,
+    fleet,
+    followup,
+    guard,
+    mealhall,
+    pages,
+    signin,
+)
 from ingest_api.web.api import audit, face, figures, kiosks, metrics, ops, registry
 
 _LOG = logging.getLogger(__name__)
@@ -95,6 +106,9 @@ def create_app(
         face_page.router,
         desk.router,
         field.router,
+        followup.router,
+        figures_pages.router,
+        mealhall.router,
     ):
         app.include_router(router)
     # The pages' CSS and scripts; vendor/ is filled by `make assets` from npm, never a CDN.

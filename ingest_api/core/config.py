@@ -5,7 +5,8 @@ __PASSWORD (broker/config.py, the same names a kiosk reads), WELFARE_CREDENTIAL_
 card-hash key the kiosks of the city use), WELFARE_CONSUMER_ID and the consumer's batching;
 WELFARE_MIGRATION_URL (the schema owner, for migrations only), WELFARE_DATA_KEY (personal
 fields at rest), WELFARE_SECURITY__* (sessions, lockout, alerts: docs/security.md) and
-WELFARE_FLEET__* (the fleet's offline rule and alert thresholds: docs/fleet.md).
+WELFARE_FLEET__* (the fleet's offline rule and alert thresholds: docs/fleet.md),
+WELFARE_FOLLOWUP__* (absence calls and the meal hall page: docs/staff.md).
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ class SecuritySettings(BaseModel):
     maintenance_interval_s: float = Field(default=600, ge=0)
 
 
+class FollowupSettings(BaseModel):
+    """Follow-up work of the staff pages (nested as WELFARE_FOLLOWUP__*; docs/staff.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A member goes on a program's absence list after this many of the program's service days
+    # without attendance, unless the program sets its own (programs.absence_days).
+    absence_days: int = Field(default=5, ge=1, le=365)
+    # How far back service days are counted (a member absent longer shows this many, "+").
+    absence_lookback_days: int = Field(default=180, ge=7, le=3650)
+    # Unanswered calls (since the member was last seen) that flag the member to the manager.
+    unanswered_calls_flag: int = Field(default=3, ge=1, le=20)
+    # How often the meal hall page and the absence list poll the server.
+    meal_hall_refresh_s: int = Field(default=5, ge=1, le=600)
+    absence_refresh_s: int = Field(default=60, ge=5, le=3600)
+
+
 class Settings(BaseSettings):
     """Where the database and broker are, the hashing key, and how the consumer batches."""
 
@@ -108,6 +126,7 @@ class Settings(BaseSettings):
     fleet_push_ttl_s: int = Field(default=60, ge=1, le=86_400)
     production: bool = False
     fleet: FleetSettings = Field(default_factory=FleetSettings)
+    followup: FollowupSettings = Field(default_factory=FollowupSettings)
 
     @model_validator(mode="after")
     def _complete_and_safe(self) -> Settings:

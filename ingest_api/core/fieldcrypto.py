@@ -162,6 +162,11 @@ def account_context(username: str) -> str:
     return f"user_accounts.totp_secret:{username}"
 
 
+def absence_note_context(call_id: object) -> str:
+    """Where a wellbeing call's encrypted note belongs (ingest_api/registry/absence.py)."""
+    return f"absence_calls.note:{call_id}"
+
+
 def phone_tail(phone: str | None) -> str | None:
     """The last four digits of a phone number (what staff search by), or None."""
     if not phone:

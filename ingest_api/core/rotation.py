@@ -17,6 +17,7 @@ from psycopg import sql
 
 from ingest_api.core.fieldcrypto import (
     FieldCipher,
+    absence_note_context,
     account_context,
     contact_context,
     member_context,
@@ -116,6 +117,16 @@ def rotate(conn: psycopg.Connection[Any], *, cipher: FieldCipher) -> RotationRes
             key="username",
             column="totp_secret",
             context=account_context,
+        )
+        rotated, current = rotated + r, current + c
+        # Notes of wellbeing calls (issue 13, follow-up).
+        r, c = _rotate_column(
+            conn,
+            cipher,
+            table="absence_calls",
+            key="call_id",
+            column="note_enc",
+            context=absence_note_context,
         )
         rotated, current = rotated + r, current + c
         # The look-up hashes are keyed with the current key too.

@@ -44,6 +44,7 @@ WHERE (%(facility)s::text IS NULL OR p.facility_id = %(facility)s)
   AND (%(business_area)s::text IS NULL OR p.business_area = %(business_area)s)
   AND (%(unit_business)s::text IS NULL OR p.unit_business = %(unit_business)s)
   AND (%(program)s::text IS NULL OR p.program_id = %(program)s)
+  AND (%(team)s::text IS NULL OR p.team = %(team)s)
 """
 
 # Month-shaped rows of whole months straight from the raw rows (the reference for checks and
@@ -125,6 +126,7 @@ class Scope:
     business_area: str | None = None
     unit_business: str | None = None
     program_id: str | None = None
+    team: str | None = None  # the programs a team runs (programs.team, 팀명)
 
 
 def quarter_periods(*, year: int, quarter: int) -> list[Period]:
@@ -215,6 +217,7 @@ def _load_programs(conn: psycopg.Connection[Any], scope: Scope) -> dict[str, _Pr
         "business_area": scope.business_area,
         "unit_business": scope.unit_business,
         "program": scope.program_id,
+        "team": scope.team,
     }
     found = {}
     for pid, fid, function, area, unit, fee, visit, case, unique in conn.execute(_PROGRAMS, params):

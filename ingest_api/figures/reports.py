@@ -137,6 +137,14 @@ def _sum_targets(explicit: Targets | None, children: list[_ProgramInfo]) -> Targ
     )
 
 
+def total_target(conn: psycopg.Connection[Any], *, facility_id: str | None, year: int) -> Targets:
+    """The yearly target of a facility's (or the city's) total row, exactly as the report
+    sets it, without counting any figure (the figures pages show it beside their months)."""
+    programs = _programs(conn, facility_id=facility_id, year=year)
+    explicit = _node_targets(conn, year=year)
+    return _sum_targets(explicit.get((facility_id or CITY, "facility")), programs)
+
+
 def _shared(children: list[_ProgramInfo], name: str) -> str:
     """A text every program below has in common (team, manager, …), else empty."""
     values = {getattr(p, name) for p in children}

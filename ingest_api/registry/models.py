@@ -97,6 +97,11 @@ class Program(_Model):
     operating_form: str = Field(
         default="", max_length=40, description="운영형태: 상시, 정기, 수시, 일회성, …"
     )
+    # issue 13: after this many of the program's service days without attendance a member is
+    # on the absence list for wellbeing calls (None: WELFARE_FOLLOWUP__ABSENCE_DAYS).
+    absence_days: int | None = Field(
+        default=None, ge=1, le=365, description="결석 안부전화 기준 (운영일 수)."
+    )
 
 
 class ProgramWithTargets(Program):

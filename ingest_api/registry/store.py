@@ -56,6 +56,7 @@ _PROGRAM_COLS = (
     "manager",
     "indicator",
     "operating_form",
+    "absence_days",  # issue 13: the absence list's threshold (migration 0075)
 )
 _TARGET_COLS = (
     "unique_persons",

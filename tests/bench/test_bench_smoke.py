@@ -130,3 +130,8 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
     assert MARK_BEGIN in text
     assert MARK_END in text
     assert "| figure | value | comparison | ratio | target | met | note |" in text
+    # Staff pages (issue 13): signed-in sessions worked through the pages without an error.
+    staff = data["details"]["staff_pages"]
+    assert staff["errors"] == []
+    assert sum(staff["requests_by_page"].values()) > 0
+    assert value("5 signed-in staff, main paths: answer time p95") > 0

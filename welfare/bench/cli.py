@@ -14,7 +14,7 @@ from pathlib import Path
 from welfare.bench.results import Report, Row, machine_info, merge_json, write_markdown
 
 _LOG = logging.getLogger(__name__)
-BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet", "desk")
+BENCHMARKS = ("ingest", "edge", "figures", "face", "fleet", "desk", "staffpages")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,7 +84,7 @@ def run(
     figures_events: int | None = None,
 ) -> Report:
     """Run the chosen benchmarks against one broker and one database server."""
-    from welfare.bench import desk, edge, face, figures, fleet, ingest
+    from welfare.bench import desk, edge, face, figures, fleet, ingest, staffpages
     from welfare.bench.bed import Bed
 
     started = time.monotonic()
@@ -110,6 +110,10 @@ def run(
             "fleet": lambda: fleet.run(bed, fleet.QUICK if quick else fleet.FleetScale(), report),
             # The staff pages under 50 signed-in staff (issue 13).
             "desk": lambda: desk.run(bed, desk.QUICK if quick else desk.DeskScale(), report),
+            # issue 13: signed-in staff on the follow-up and figures pages
+            "staffpages": lambda: staffpages.run(
+                bed, staffpages.QUICK if quick else staffpages.StaffScale(), report
+            ),
         }
         for name in BENCHMARKS:
             if name not in only:

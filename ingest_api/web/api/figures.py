@@ -127,8 +127,16 @@ def post_report_download(
 ) -> Response:
     """The quarterly report as a file: the reason is audited, the file opens with the password
     the caller chose (an encrypted .xlsx, or the .csv in an AES zip)."""
+    return report_file(conn, principal, body)
+
+
+def report_file(conn: ConnDep, principal: Principal, body: ReportDownload) -> Response:
+    """The report as an encrypted file, its reason audited (the API's and the pages' path)."""
     facility_id = facility_for(principal, body.facility_id)
     report = _report(conn, facility_id, body.year, body.quarter)
+    name = f"report_{facility_id or 'city'}_{body.year}Q{body.quarter}.{body.format}"
+    content = to_xlsx(report) if body.format == "xlsx" else to_csv(report).encode()
+    sealed = seal(name, content, password=body.password)  # before the audit row's lock
     write_audit(
         conn,
         actor=principal.actor,
@@ -137,9 +145,7 @@ def post_report_download(
         reason=body.reason,
         detail={"format": body.format},
     )
-    name = f"report_{facility_id or 'city'}_{body.year}Q{body.quarter}.{body.format}"
-    content = to_xlsx(report) if body.format == "xlsx" else to_csv(report).encode()
-    return seal(name, content, password=body.password).response()
+    return sealed.response()
 
 
 @router.get("/query", response_model=list[FigureRow])

@@ -543,6 +543,54 @@ MATRIX = [
         "401 403 403 403 403 422 303 303",
         data={**FIELD_SERVICE, "member_ref": "B-M1"},
     ),
+    # -- follow-up pages (issue 13: absence calls, incident contact list) --------------------
+    row("GET", "/followup/absence", "401 403 403 403 403 ok ok ok"),
+    # another center's staff: B-M1 is not theirs (404, audited); a repeated key is one call
+    row(
+        "POST",
+        "/followup/absence/calls",
+        "401 403 403 403 403 404 303 303",
+        data={
+            "member_ref": "B-M1",
+            "program_id": "B-MEAL",
+            "call_id": "0195f3a0-0000-7000-8000-000000000013",
+            "outcome": "not_reached",
+        },
+    ),
+    row(
+        "GET",
+        "/followup/absence/phone",
+        "401 403 403 403 403 403 403 ok",
+        url="/followup/absence/phone?member_ref=B-M1&reason=안부전화",
+    ),
+    row("GET", "/followup/contacts", "401 403 403 403 403 403 403 ok"),
+    row(
+        "POST",
+        "/followup/contacts",
+        "401 403 403 403 403 403 403 ok",
+        data={
+            "start": f"{DAY}T00:00",
+            "end": f"{DAY}T23:59",
+            "reason": "식중독 의심",
+            "password": FILE_PW,
+            "password_again": FILE_PW,
+            "format": "csv",
+        },
+    ),
+    # -- figures pages (issue 13: months and quarters, statistics, the city's duplicates) ----
+    row("GET", "/figures", "401 ok 403 403 ok ok ok ok", url="/figures?year=2026"),
+    row(
+        "POST",
+        "/figures/report",
+        "401 403 403 403 ok ok ok ok",
+        data={**DL, "password_again": FILE_PW, "year": "2026", "quarter": "4", "format": "csv"},
+    ),
+    row("GET", "/figures/statistics", "401 ok 403 403 ok ok ok ok"),
+    row("GET", "/figures/duplicates", "401 403 403 403 ok 403 403 403"),
+    # -- the meal hall, live (issue 13); refused taps name member numbers -------------------
+    row("GET", "/mealhall", "401 ok 403 403 ok ok ok ok", url=f"/mealhall?day={DAY}"),
+    row("GET", "/mealhall/live", "401 ok 403 403 ok ok ok ok"),
+    row("GET", "/mealhall/refusals", "401 403 403 403 403 ok ok ok"),
     # last: it ends each caller's session
     row("POST", "/logout", "401 403 303 303 303 303 303 303"),
 ]
