@@ -121,7 +121,7 @@ async def test_restore_to_a_point_in_time_then_replay_gives_the_same_figures(
     with TestClient(create_app(settings)) as client:
         fleet = Fleet(url, broker, client, tmp_path, manager={}, operator={}, admin={})
         async with fleet.kiosk() as kiosk:
-            await until(lambda: holds_latest(fleet, kiosk), within=60, what="the first roster")
+            await until(lambda: holds_latest(fleet, kiosk), within=120, what="the first roster")
 
             async def tap_and_confirm(cards: list[str]) -> None:
                 """Each card once; until the center confirmed every event."""
@@ -131,7 +131,7 @@ async def test_restore_to_a_point_in_time_then_replay_gives_the_same_figures(
                 async def drained() -> bool:
                     return (await kiosk.store.stats()).pending == 0
 
-                await until(drained, within=60, what="the center's confirmations")
+                await until(drained, within=120, what="the center's confirmations")
 
             await tap_and_confirm(CARDS[:10])
             made = await asyncio.to_thread(base_backup, url, backups)
@@ -172,7 +172,7 @@ async def test_restore_to_a_point_in_time_then_replay_gives_the_same_figures(
             async def whole_again() -> bool:
                 return len(await asyncio.to_thread(_stored, url)) >= len(stored_before)
 
-            await until(whole_again, within=90, what="the replay to fill the gap")
+            await until(whole_again, within=180, what="the replay to fill the gap")
             await asyncio.sleep(2)  # any late duplicate would show now
     after = _stored(url)
     assert sorted(after) == stored_before  # exactly the missing rows: none lost, none twice
