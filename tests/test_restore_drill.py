@@ -121,7 +121,7 @@ async def test_restore_to_a_point_in_time_then_replay_gives_the_same_figures(
     with TestClient(create_app(settings)) as client:
         fleet = Fleet(url, broker, client, tmp_path, manager={}, operator={}, admin={})
         async with fleet.kiosk() as kiosk:
-            await until(lambda: holds_latest(fleet, kiosk), within=60, what="the first roster")
+            await until(lambda: holds_latest(fleet, kiosk), within=120, what="the first roster")
 
             async def tap_and_confirm(cards: list[str]) -> None:
                 """Each card once; until the center confirmed every event."""
@@ -131,7 +131,7 @@ async def test_restore_to_a_point_in_time_then_replay_gives_the_same_figures(
                 async def drained() -> bool:
                     return (await kiosk.store.stats()).pending == 0
 
-                await until(drained, within=60, what="the center's confirmations")
+                await until(drained, within=120, what="the center's confirmations")
 
             await tap_and_confirm(CARDS[:10])
             made = await asyncio.to_thread(base_backup, url, backups)
@@ -172,7 +172,7 @@ async def test_restore_to_a_point_in_time_then_replay_gives_the_same_figures(
             async def whole_again() -> bool:
                 return len(await asyncio.to_thread(_stored, url)) >= len(stored_before)
 
-            await until(whole_again, within=90, what="the replay to fill the gap")
+            await until(whole_again, within=180, what="the replay to fill the gap")
             await asyncio.sleep(2)  # any late duplicate would show now
     after = _stored(url)
     assert sorted(after) == stored_before  # exactly the missing rows: none lost, none twice
@@ -223,3 +223,48 @@ def test_a_missing_or_full_backup_target_fails_loudly_and_raises_the_alert(
     target = tmp_path / "small"
     target.mkdir()
     assert "여유 공간" in (target_problem(target, need_bytes=2**62) or "")
+
+
+def test_a_failing_wal_archive_raises_the_alert_and_its_recovery_resolves_it(
+    archived: tuple[PostgresServer, Path],
+) -> None:
+    """`welfare recovery check`: ok; the archive's directory gone: exit 2 and the alert; back:
+    ok again and the alert resolved."""
+    import subprocess
+    import sys
+
+    server, archive = archived
+    url = server.create_database("checked")
+    migrate(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WELFARE_")}
+    env["DATABASE_URL"] = url
+
+    def check() -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "welfare.cli", "recovery", "check", "--archive"]
+        return subprocess.run(
+            [*command, str(archive)], env=env, capture_output=True, text=True, check=False
+        )
+
+    def open_alerts() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM device_alerts WHERE kind = 'backup_failed' "
+                "AND resolved_at IS NULL"
+            ).fetchone()
+        return int(row[0]) if row else -1
+
+    assert check().returncode == 0
+    moved = archive.with_name("wal-archive-away")
+    archive.rename(moved)  # the backup disk unmounted
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_switch_wal()")
+    failed = check()
+    assert failed.returncode == 2
+    assert "백업 대상" in failed.stderr
+    assert open_alerts() == 1
+    moved.rename(archive)
+    deadline = time.monotonic() + 60
+    while (ok := check()).returncode != 0:  # the archiver retries the segment it could not copy
+        assert time.monotonic() < deadline, ok.stderr
+        time.sleep(1)
+    assert open_alerts() == 0
