@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 _LOCK_ID = 7_305_227_310  # one refresher at a time
 _CAGGS = ("figures_member_day_cagg", "figures_member_month_cagg")  # parent before child
+# One pass per refresh call, so a question never sees a window half re-materialized.
+_ONE_BATCH = Jsonb({"buckets_per_batch": 0})
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,22 +251,98 @@ def _refresh_timescale(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     so every row behind a marker read here is in the refreshed aggregates, and only the markers
     read here are deleted afterwards (later ones stay for the next refresh).
     """
-    markers = conn.execute("SELECT id FROM figures_dirty").fetchall()
+    markers = conn.execute(
+        "SELECT id, occurred_lo, occurred_hi FROM figures_dirty ORDER BY id"
+    ).fetchall()
     refs = conn.execute("SELECT id FROM figures_dirty_refs").fetchall()
-    # refresh_continuous_aggregate cannot run inside a transaction block; a NULL window means
-    # every invalidated range, so late rows of old days are recounted too.
-    for name in _CAGGS:
-        conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (name,))
+    # TimescaleDB 2.28 misses two kinds of change (migration 0044): rows written with COPY leave
+    # no invalidation, and a re-materialized day bucket does not always invalidate the month
+    # aggregate built on it (a month bucket kept its old sum). So the spans of occurred_at the
+    # markers carry are re-materialized whatever the logs say (force): their days, then the
+    # months of those days. A NULL window after each takes every other invalidated range.
+    days = _day_windows([(r[1], r[2]) for r in markers])
+    for name, windows in zip(_CAGGS, (days, _month_windows(days)), strict=True):
+        for lo, hi in windows:
+            conn.execute(
+                "CALL refresh_continuous_aggregate(%s, %s, %s, force => true, options => %s)",
+                (name, lo, hi, _ONE_BATCH),
+            )
+        # Cannot run inside a transaction block (autocommit here).
+        conn.execute(
+            "CALL refresh_continuous_aggregate(%s, NULL, NULL, options => %s)", (name, _ONE_BATCH)
+        )
     ids = [r[0] for r in markers]
     ref_ids = [r[0] for r in refs]
     with conn.transaction():
         conn.execute(
-            "CREATE TEMP TABLE _dirty_months ON COMMIT DROP AS SELECT DISTINCT facility_id,"
-            " date_trunc('month', service_date::timestamp)::date AS month FROM figures_dirty"
-            " WHERE id = ANY(%s)",
+            "CREATE TEMP TABLE _dirty ON COMMIT DROP AS SELECT DISTINCT facility_id, service_date"
+            " FROM figures_dirty WHERE id = ANY(%s)",
             (ids,),
+        )
+        _recount_contacts(conn)
+        conn.execute(
+            "CREATE TEMP TABLE _dirty_months ON COMMIT DROP AS SELECT DISTINCT facility_id,"
+            " date_trunc('month', service_date::timestamp)::date AS month FROM _dirty"
         )
         _renew_generations(conn, ref_ids=ref_ids)
         row = conn.execute("SELECT count(*) FROM _dirty_months").fetchone()
         conn.execute("DELETE FROM figures_dirty WHERE id = ANY(%s)", (ids,))
     return len(ids), int(row[0]) if row else 0
+
+
+def _day_windows(
+    spans: list[tuple[datetime | None, datetime | None]],
+) -> list[tuple[datetime, datetime]]:
+    """The whole UTC days (the day aggregate's buckets) covering the markers' spans of
+    occurred_at, overlapping or touching windows merged; markers without a span are skipped."""
+    days = sorted(
+        (_utc_day(lo), _utc_day(hi) + timedelta(days=1))
+        for lo, hi in spans
+        if lo is not None and hi is not None
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in days:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _month_windows(days: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The whole UTC months (the month aggregate's buckets) covering the day windows, merged."""
+    months: list[tuple[datetime, datetime]] = []
+    for lo, hi in days:
+        first = lo.replace(day=1)
+        last = (hi - timedelta(days=1)).replace(day=1)
+        end = (last + timedelta(days=32)).replace(day=1)
+        if months and first <= months[-1][1]:
+            months[-1] = (months[-1][0], max(months[-1][1], end))
+        else:
+            months.append((first, end))
+    return months
+
+
+def _utc_day(at: datetime) -> datetime:
+    """The start of the UTC day of `at` (the bucket of time_bucket('1 day', at))."""
+    return datetime.combine(at.astimezone(UTC).date(), datetime.min.time(), UTC)
+
+
+def _recount_contacts(conn: psycopg.Connection[Any]) -> None:
+    """Recount the community contacts of the marked (facility, day)s (`_dirty`) into the
+    table the TimescaleDB views read them from (migration 0044)."""
+    conn.execute(
+        "DELETE FROM figures_contact_day d USING _dirty x"
+        " WHERE d.facility_id = x.facility_id AND d.service_date = x.service_date"
+    )
+    conn.execute(
+        """
+        INSERT INTO figures_contact_day
+            (facility_id, service_date, program_id, person_ref, attendances)
+        SELECT c.facility_id, c.service_date, c.program_id, c.contact_code, count(*)::integer
+        FROM community_contacts c
+        JOIN _dirty x ON x.facility_id = c.facility_id AND x.service_date = c.service_date
+        WHERE c.program_id IS NOT NULL
+        GROUP BY c.facility_id, c.service_date, c.program_id, c.contact_code
+        """
+    )
