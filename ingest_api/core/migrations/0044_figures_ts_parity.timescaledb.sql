@@ -40,6 +40,13 @@ BEGIN
     RETURN NULL;
 END $$
 ;
+-- Rows already stored may have come by COPY and never reached the aggregates: the first refresh
+-- re-materializes them all (as plain PostgreSQL's first refresh counted its existing rows).
+INSERT INTO figures_dirty (facility_id, service_date, occurred_lo, occurred_hi)
+SELECT facility_id, service_date, min(occurred_at), max(occurred_at)
+FROM attendance_events
+GROUP BY facility_id, service_date
+;
 -- 2. Real-time aggregates showed un-refreshed rows to some questions (a span of days read the
 --    day aggregate live) and not to others (the cached months wait for a new generation), and
 --    a question asked before a refresh differed from plain PostgreSQL's. Materialized only:
