@@ -408,7 +408,8 @@ def _rows(
     """One grouping's figure rows, merged from the periods' bases."""
     person_dims = [d for d in PERSON_DIMS if d in grouping]  # the order of the bases' labels
     program_dims = [d for d in grouping if d in _PROGRAM_DIMS]
-    mine = [time_dims.index(d) for d in grouping if d in time_dims]
+    # In time_dims order, as `built` lists them (a grouping may name them in any order).
+    mine = [i for i, d in enumerate(time_dims) if d in grouping]
     # Keys are built as period + time + program + person values, then put in grouping order.
     built = [
         *(["period"] if "period" in grouping else []),

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, LiteralString
 
 import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 _LOCK_ID = 7_305_227_310  # one refresher at a time
-_CAGGS = ("figures_member_day_cagg", "figures_member_month_cagg")  # parent before child
+_DAY_CAGG = "figures_member_day_cagg"  # TimescaleDB: the day rollup (migration 0011)
+# One pass per refresh call, so a question never sees a window half re-materialized.
+_ONE_BATCH = Jsonb({"buckets_per_batch": 0})
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,28 +246,144 @@ def _renew_generations(conn: psycopg.Connection[Any], *, ref_ids: list[int] | No
 
 
 def _refresh_timescale(conn: psycopg.Connection[Any]) -> tuple[int, int]:
-    """Refresh the continuous aggregates, then renew the generations of the changed months.
+    """Refresh the day aggregate, recount the month rows of the marked days' persons, and
+    renew the generations of the changed months.
 
-    The markers are read before the aggregates are refreshed: a marker commits with its rows,
-    so every row behind a marker read here is in the refreshed aggregates, and only the markers
+    The markers are read before the aggregate is refreshed: a marker commits with its rows,
+    so every row behind a marker read here is in the refreshed aggregate, and only the markers
     read here are deleted afterwards (later ones stay for the next refresh).
     """
-    markers = conn.execute("SELECT id FROM figures_dirty").fetchall()
+    markers = conn.execute(
+        "SELECT id, occurred_lo, occurred_hi FROM figures_dirty ORDER BY id"
+    ).fetchall()
     refs = conn.execute("SELECT id FROM figures_dirty_refs").fetchall()
-    # refresh_continuous_aggregate cannot run inside a transaction block; a NULL window means
-    # every invalidated range, so late rows of old days are recounted too.
-    for name in _CAGGS:
-        conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (name,))
+    # Rows written with COPY leave no invalidation in TimescaleDB 2.28 (migration 0044), so the
+    # spans of occurred_at the markers carry are re-materialized whatever the log says (force);
+    # a NULL window then takes every other invalidated range. Neither can run inside a
+    # transaction block (autocommit here).
+    for lo, hi in _day_windows([(r[1], r[2]) for r in markers]):
+        conn.execute(
+            "CALL refresh_continuous_aggregate(%s, %s, %s, force => true, options => %s)",
+            (_DAY_CAGG, lo, hi, _ONE_BATCH),
+        )
+    conn.execute(
+        "CALL refresh_continuous_aggregate(%s, NULL, NULL, options => %s)", (_DAY_CAGG, _ONE_BATCH)
+    )
     ids = [r[0] for r in markers]
     ref_ids = [r[0] for r in refs]
     with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute(
-            "CREATE TEMP TABLE _dirty_months ON COMMIT DROP AS SELECT DISTINCT facility_id,"
-            " date_trunc('month', service_date::timestamp)::date AS month FROM figures_dirty"
-            " WHERE id = ANY(%s)",
+            "CREATE TEMP TABLE _dirty ON COMMIT DROP AS SELECT DISTINCT facility_id, service_date"
+            " FROM figures_dirty WHERE id = ANY(%s)",
             (ids,),
         )
+        _recount_contacts(conn)
+        _recount_marked_months(conn)
         _renew_generations(conn, ref_ids=ref_ids)
         row = conn.execute("SELECT count(*) FROM _dirty_months").fetchone()
         conn.execute("DELETE FROM figures_dirty WHERE id = ANY(%s)", (ids,))
     return len(ids), int(row[0]) if row else 0
+
+
+# The day rows of the TimescaleDB path: the day aggregate (one row per UTC-day bucket, so a
+# service day may have two) and the community contacts counted at refreshes.
+_TS_DAY_ROWS: Final[LiteralString] = """
+    SELECT facility_id, service_date, program_id, person_ref, attendances
+    FROM figures_member_day_cagg
+    UNION ALL
+    SELECT facility_id, service_date, program_id, person_ref, attendances
+    FROM figures_contact_day
+"""
+
+
+def _recount_marked_months(conn: psycopg.Connection[Any]) -> None:
+    """Recount the month rows of every person on a marked day (`_dirty`) — those in the day
+    rows now and those whose month row has that day's bit (gone since) — from the day rows;
+    leaves their (facility, month)s in `_dirty_months`."""
+    conn.execute(
+        sql.SQL("""
+        CREATE TEMP TABLE _keys ON COMMIT DROP AS
+        SELECT d.facility_id, date_trunc('month', d.service_date::timestamp)::date AS month,
+               d.program_id, d.person_ref
+        FROM ({rows}) AS d
+        JOIN _dirty x ON x.facility_id = d.facility_id AND x.service_date = d.service_date
+        UNION
+        SELECT m.facility_id, m.month, m.program_id, m.person_ref
+        FROM figures_member_month m
+        JOIN _dirty x ON x.facility_id = m.facility_id
+                     AND m.month = date_trunc('month', x.service_date::timestamp)::date
+                     AND m.day_mask & (1 << (extract(day FROM x.service_date)::integer - 1)) <> 0
+        """).format(rows=sql.SQL(_TS_DAY_ROWS))
+    )
+    conn.execute("ANALYZE _keys")
+    conn.execute(
+        "DELETE FROM figures_member_month m USING _keys k WHERE m.facility_id = k.facility_id"
+        " AND m.month = k.month AND m.program_id = k.program_id AND m.person_ref = k.person_ref"
+    )
+    # Days are the bits of the OR (a service day split over two UTC buckets sets its bit twice).
+    conn.execute(
+        sql.SQL("""
+        INSERT INTO figures_member_month
+            (facility_id, month, program_id, person_ref, days, attendances, day_mask)
+        SELECT k.facility_id, k.month, k.program_id, k.person_ref,
+               bit_count(bit_or(1 << (extract(day FROM d.service_date)::integer - 1))::bit(32))
+                   ::integer,
+               sum(d.attendances)::integer,
+               bit_or(1 << (extract(day FROM d.service_date)::integer - 1))
+        FROM _keys k
+        JOIN ({rows}) AS d
+          ON d.person_ref = k.person_ref AND d.facility_id = k.facility_id
+         AND d.program_id = k.program_id AND d.service_date >= k.month
+         AND d.service_date < (k.month + INTERVAL '1 month')::date
+        GROUP BY k.facility_id, k.month, k.program_id, k.person_ref
+        """).format(rows=sql.SQL(_TS_DAY_ROWS))
+    )
+    conn.execute(
+        "CREATE TEMP TABLE _dirty_months ON COMMIT DROP AS SELECT DISTINCT facility_id, month"
+        " FROM _keys"
+    )
+
+
+def _day_windows(
+    spans: list[tuple[datetime | None, datetime | None]],
+) -> list[tuple[datetime, datetime]]:
+    """The whole UTC days (the day aggregate's buckets) covering the markers' spans of
+    occurred_at, overlapping or touching windows merged; markers without a span are skipped."""
+    days = sorted(
+        (_utc_day(lo), _utc_day(hi) + timedelta(days=1))
+        for lo, hi in spans
+        if lo is not None and hi is not None
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in days:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _utc_day(at: datetime) -> datetime:
+    """The start of the UTC day of `at` (the bucket of time_bucket('1 day', at))."""
+    return datetime.combine(at.astimezone(UTC).date(), datetime.min.time(), UTC)
+
+
+def _recount_contacts(conn: psycopg.Connection[Any]) -> None:
+    """Recount the community contacts of the marked (facility, day)s (`_dirty`) into the
+    table the TimescaleDB views read them from (migration 0044)."""
+    conn.execute(
+        "DELETE FROM figures_contact_day d USING _dirty x"
+        " WHERE d.facility_id = x.facility_id AND d.service_date = x.service_date"
+    )
+    conn.execute(
+        """
+        INSERT INTO figures_contact_day
+            (facility_id, service_date, program_id, person_ref, attendances)
+        SELECT c.facility_id, c.service_date, c.program_id, c.contact_code, count(*)::integer
+        FROM community_contacts c
+        JOIN _dirty x ON x.facility_id = c.facility_id AND x.service_date = c.service_date
+        WHERE c.program_id IS NOT NULL
+        GROUP BY c.facility_id, c.service_date, c.program_id, c.contact_code
+        """
+    )
