@@ -123,3 +123,36 @@ def test_time_dimensions_keep_their_names_in_any_order(center: str) -> None:
         rollup.refresh(conn)
         rows = compute(conn, periods=[APRIL], dims=["quarter", "month"])
     assert [r.key for r in rows] == [{"quarter": "2026-Q2", "month": "2026-04"}]
+
+
+def test_an_event_moved_to_another_person_moves_its_figure(center: str) -> None:
+    """An UPDATE that gives a tap to another member takes it from the first one's month."""
+    with psycopg.connect(center) as conn:
+        store.upsert_member(
+            conn, member=MemberIn(member_ref="M2", facility_id="F1", display_name="M2"), key=KEY
+        )
+        load_events(conn, events=[_event("2026-04-10 03:00", date(2026, 4, 10))])
+        conn.commit()
+        rollup.refresh(conn)
+        conn.execute("UPDATE attendance_events SET member_ref = 'M2'")
+        conn.commit()
+        rollup.refresh(conn)
+        month = conn.execute(
+            "SELECT person_ref, days, attendances FROM figures_member_month"
+        ).fetchall()
+    assert month == [("M2", 1, 1)]
+
+
+def test_refresh_windows_are_whole_utc_days_merged() -> None:
+    """Markers' spans become the day aggregate's buckets: UTC days, touching windows merged."""
+    kst = datetime.fromisoformat("2026-04-01T08:00+09:00")  # 31 March 23:00 UTC
+    spans = [
+        (kst, kst),
+        (datetime(2026, 4, 1, 5, tzinfo=UTC), datetime(2026, 4, 1, 6, tzinfo=UTC)),
+        (datetime(2026, 4, 5, 1, tzinfo=UTC), datetime(2026, 4, 6, 2, tzinfo=UTC)),
+        (None, None),  # a contact's marker: nothing to re-materialize
+    ]
+    assert rollup._day_windows(spans) == [
+        (datetime(2026, 3, 31, tzinfo=UTC), datetime(2026, 4, 2, tzinfo=UTC)),
+        (datetime(2026, 4, 5, tzinfo=UTC), datetime(2026, 4, 7, tzinfo=UTC)),
+    ]
