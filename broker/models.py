@@ -343,6 +343,21 @@ class SyncRequest(_Message):
     detail: str | None = Field(default=None, max_length=200)
 
 
+class PeerServe(_Message):
+    """Payload on .../peer: a kiosk served (or checked in) a member; the facility's other kiosks
+    enter it in their served log, so one member gets one meal per sitting whichever kiosk
+    they tap. No time in it decides anything: kiosk clocks need not agree."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    facility_id: EntityId
+    device_id: EntityId
+    event_id: UUID
+    program_id: EntityId
+    member_ref: MemberRef
+    service_date: date
+    ticket_no: int | None = Field(default=None, ge=1, le=99_999)
+
+
 DOWNSTREAM_MODELS: dict[str, type[_Message]] = {
     "ack": IngestAck,
     "roster": Roster,

@@ -33,6 +33,7 @@ from edge_agent.decision import eligible_programs, is_active, sessions_on_now
 from edge_agent.health import ClockEstimator, cpu_temperature, disk_space
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.models import ProgramChoice, TapResult
+from edge_agent.peers import PeerSharing
 from edge_agent.store import EdgeStore
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class EdgeAgent:
         self.last_ack_at: datetime | None = None
         self.clock_estimator = ClockEstimator()
         self.metrics = EdgeMetrics()
+        self.peers = PeerSharing(self)
 
     @property
     def store(self) -> EdgeStore:
@@ -278,6 +280,8 @@ class EdgeAgent:
             build=build,
         )
         self.publisher_wake.set()
+        if self.publisher is not None and (shared := self.peers.message(event)) is not None:
+            self.publisher.share(shared)
         result = TapResult(
             outcome=event.outcome,
             method=method,

@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
 from broker.const import QOS_AT_LEAST_ONCE
@@ -150,6 +151,11 @@ class Publisher:
             _LOG.warning("broker refused %s: %s", self._device, reason)
             return
         client.subscribe([(t, QOS_AT_LEAST_ONCE) for t in self._downstream])
+        # The hall's other kiosks (no-local: our own serves are not echoed back).
+        client.subscribe(
+            self._agent.peers.subscription,
+            options=SubscribeOptions(qos=QOS_AT_LEAST_ONCE, noLocal=True),
+        )
         client.publish(
             self._presence_topic,
             self._presence("online", "connected"),
@@ -207,6 +213,11 @@ class Publisher:
         if self._client_ref is not None:
             self._client_ref.publish(self._sync_topic, payload, qos=QOS_AT_LEAST_ONCE)
 
+    def share(self, payload: str) -> None:
+        """Tell the hall's other kiosks of a serve (QoS 1; queued by paho while disconnected)."""
+        if self._client_ref is not None:
+            self._client_ref.publish(self._agent.peers.topic, payload, qos=QOS_AT_LEAST_ONCE)
+
     def payload(self, rows: list[OutboxRow]) -> str:
         """The AttendanceBatch document of stored events, sent now (events not re-validated)."""
         header = BatchHeader(
@@ -254,6 +265,9 @@ class Publisher:
         while True:
             topic_name, payload = await self._incoming.get()
             channel = self._downstream.get(topic_name)
+            if channel is None and self._agent.peers.is_peer_topic(topic_name):
+                await self._agent.peers.receive(topic_name, payload)
+                continue
             try:
                 if channel is Channel.ACK:
                     ack = IngestAck.model_validate_json(payload)

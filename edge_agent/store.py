@@ -15,7 +15,14 @@ from uuid import UUID
 
 import aiosqlite
 
-from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
+from broker.models import (
+    AttendanceEvent,
+    DeviceConfig,
+    PeerServe,
+    ProgramSession,
+    Roster,
+    RosterMember,
+)
 from broker.vocabulary import Outcome
 from edge_agent.models import OutboxRow, OutboxStats
 from edge_agent.roster_store import RosterTables, migrate_roster_tables
@@ -40,6 +47,17 @@ CREATE TABLE IF NOT EXISTS served (
     event_id     TEXT NOT NULL,
     ticket_no    INTEGER,
     PRIMARY KEY (member_ref, program_id, service_date)
+);
+-- Serves another kiosk of the hall made for a member this kiosk had served too (the kiosks
+-- could not reach each other): both stay recorded; staff see them flagged (docs/kiosk.md).
+CREATE TABLE IF NOT EXISTS served_conflicts (
+    other_event_id TEXT PRIMARY KEY,
+    member_ref     TEXT NOT NULL,
+    program_id     TEXT NOT NULL,
+    service_date   TEXT NOT NULL,
+    own_event_id   TEXT NOT NULL,
+    other_device   TEXT NOT NULL,
+    noted_at       REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tickets (
     program_id   TEXT NOT NULL,
@@ -207,6 +225,78 @@ class EdgeStore(RosterTables, EventOutbox):
                 await self._db.rollback()
                 raise
         return event
+
+    async def apply_peer_serve(self, serve: PeerServe) -> str:
+        """Enter another kiosk's serve in the served log: 'applied', 'known', or 'conflict'.
+
+        'conflict': this kiosk had served the member in the same sitting under another event
+        (the kiosks could not talk): both serves stay recorded and the pair is kept for staff.
+        """
+        day = serve.service_date.isoformat()
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.execute(
+                    "SELECT event_id FROM served WHERE member_ref=? AND program_id=? "
+                    "AND service_date=?",
+                    (serve.member_ref, serve.program_id, day),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    await self._db.execute(
+                        "INSERT INTO served VALUES (?, ?, ?, ?, ?)",
+                        (
+                            serve.member_ref,
+                            serve.program_id,
+                            day,
+                            str(serve.event_id),
+                            serve.ticket_no,
+                        ),
+                    )
+                    outcome = "applied"
+                elif row[0] == str(serve.event_id):
+                    outcome = "known"
+                else:
+                    await self._db.execute(
+                        "INSERT OR IGNORE INTO served_conflicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            str(serve.event_id),
+                            serve.member_ref,
+                            serve.program_id,
+                            day,
+                            row[0],
+                            serve.device_id,
+                            time.time(),
+                        ),
+                    )
+                    outcome = "conflict"
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return outcome
+
+    async def served_conflicts(self, service_date: date) -> list[tuple[str, str, str]]:
+        """(member_ref, program_id, other kiosk) of the day's double serves, for staff."""
+        cur = await self._db.execute(
+            "SELECT member_ref, program_id, other_device FROM served_conflicts "
+            "WHERE service_date = ? ORDER BY noted_at",
+            (service_date.isoformat(),),
+        )
+        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+    async def served_ticket(
+        self, member_ref: str, program_id: str, service_date: date
+    ) -> int | None:
+        """The ticket of a member's serve in a sitting (-1: served without a ticket; None: not)."""
+        cur = await self._db.execute(
+            "SELECT ticket_no FROM served WHERE member_ref=? AND program_id=? AND service_date=?",
+            (member_ref, program_id, service_date.isoformat()),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        return -1 if row[0] is None else int(row[0])
 
     async def _next_ticket(self, program_id: str, day: str) -> int:
         """Next number ticket of a sitting; called inside the check-in transaction."""
