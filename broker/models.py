@@ -162,6 +162,8 @@ class DeviceHealth(_Message):
         description="Device clock minus the center's, from ack round trips (+: device ahead).",
     )
     cpu_temp_c: float | None = Field(default=None, ge=-60, le=200)
+    # Contract 1.3: seats left in each meal sitting on now (the hall's serves counted).
+    seats_left: dict[EntityId, int] | None = None
 
 
 class DevicePresence(_Message):
@@ -308,6 +310,20 @@ class WrappedKey(_Message):
     ciphertext: str = Field(min_length=16, max_length=200, description="Base64.")
 
 
+class TicketNumbering(_Message):
+    """How one kiosk numbers the tickets of a sitting so the hall's kiosks never repeat one
+    without asking the center: first, first+step, first+2*step, … The center gives each kiosk
+    of a facility its own `first` (1..n) and `step` n (an interleaved sequence), or a block
+    (first 1, 501, …; step 1)."""
+
+    first: int = Field(default=1, ge=1, le=99_999)
+    step: int = Field(default=1, ge=1, le=1000)
+
+    def number(self, nth: int) -> int:
+        """The `nth` (1-based) ticket this kiosk issues in a sitting."""
+        return self.first + self.step * (nth - 1)
+
+
 class DeviceConfig(_Message):
     """Payload on .../config (retained): settings of one kiosk."""
 
@@ -326,6 +342,8 @@ class DeviceConfig(_Message):
     key_ids: KeyIds | None = Field(default=None, max_length=4)
     wrapped_keys: list[WrappedKey] | None = Field(default=None, max_length=4)
     signatures: Signatures | None = Field(default=None, max_length=4)
+    # Contract 1.3: this kiosk's ticket numbers within a sitting (unset: 1, 2, 3, …).
+    tickets: TicketNumbering | None = None
 
 
 class SyncRequest(_Message):
@@ -356,6 +374,7 @@ class PeerServe(_Message):
     member_ref: MemberRef
     service_date: date
     ticket_no: int | None = Field(default=None, ge=1, le=99_999)
+    sitting: time | None = Field(default=None, description="Start of the sitting (local time).")
 
 
 DOWNSTREAM_MODELS: dict[str, type[_Message]] = {

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from datetime import time as clock_time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ from broker.models import (
 )
 from broker.vocabulary import Gender, Method, NameDisplay, Outcome, ProgramKind
 from edge_agent.config import EdgeSettings
-from edge_agent.decision import eligible_programs, is_active, sessions_on_now
+from edge_agent.decision import day_sittings, eligible_programs, is_active, sessions_on_now
 from edge_agent.health import ClockEstimator, cpu_temperature, disk_space
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.models import ProgramChoice, TapResult
@@ -229,6 +230,58 @@ class EdgeAgent:
             return result
         return await self._check_in(member, eligible[0], method=method, override=False)
 
+    async def _sitting(
+        self, program_id: str, *, starts: clock_time | None = None
+    ) -> ProgramSession:
+        """The program as held today: the sitting on now (or starting at `starts`)."""
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        if starts is None:
+            on = [p for p in sessions_on_now(programs, sittings, now) if p.program_id == program_id]
+        else:
+            on = [s for s in day_sittings(programs, sittings, now) if s.program_id == program_id]
+            on = [s for s in on if s.starts == starts]
+        if on:
+            return on[0]
+        found = [p for p in programs if p.program_id == program_id]
+        if not found:
+            raise LookupError(f"program {program_id!r} is not served by this kiosk")
+        return found[0]
+
+    async def _next_sitting(self, program: ProgramSession) -> clock_time | None:
+        """The start of the program's next sitting today, after `program`'s."""
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        later = [
+            s.starts
+            for s in day_sittings(programs, sittings, now)
+            if s.program_id == program.program_id and s.starts > program.starts
+        ]
+        return min(later) if later else None
+
+    async def take_next_sitting(
+        self, member_ref: str, program_id: str, starts: clock_time, *, method: Method = Method.CARD
+    ) -> TapResult:
+        """The member takes a ticket for a later sitting today (theirs was full)."""
+        member = await self.store.member(member_ref)
+        if member is None:
+            raise LookupError(f"member {member_ref!r} is not on this kiosk's roster")
+        sitting = await self._sitting(program_id, starts=starts)
+        return await self._check_in(member, sitting, method=method, override=False)
+
+    async def seats_left(self) -> dict[str, int]:
+        """Seats left in each sitting on now that has a capacity (the hall's serves counted)."""
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        left: dict[str, int] = {}
+        for program in sessions_on_now(programs, sittings, now):
+            if program.capacity is not None and program.kind is ProgramKind.MEAL:
+                served = await self.store.served_in_sitting(
+                    program.program_id, now.date(), f"{program.starts:%H:%M}"
+                )
+                left[program.program_id] = max(program.capacity - served, 0)
+        return left
+
     async def check_in(
         self,
         member_ref: str,
@@ -239,16 +292,12 @@ class EdgeAgent:
     ) -> TapResult:
         """Check a member into a chosen program (after a choice, or a staff override)."""
         member = await self.store.member(member_ref)
-        programs = {p.program_id: p for p in await self.store.programs()}
         if member is None:
             raise LookupError(f"member {member_ref!r} is not on this kiosk's roster")
-        if program_id not in programs:
-            raise LookupError(f"program {program_id!r} is not served by this kiosk")
+        program = await self._sitting(program_id)
         if not override and not is_active(member):
-            return await self._record_refusal(
-                Outcome.INACTIVE_MEMBER, method, programs[program_id], member
-            )
-        return await self._check_in(member, programs[program_id], method=method, override=override)
+            return await self._record_refusal(Outcome.INACTIVE_MEMBER, method, program, member)
+        return await self._check_in(member, program, method=method, override=override)
 
     async def _check_in(
         self, member: RosterMember, program: ProgramSession, *, method: Method, override: bool
@@ -278,10 +327,16 @@ class EdgeAgent:
             numbered=program.kind is ProgramKind.MEAL,
             override=override,
             build=build,
+            sitting=f"{program.starts:%H:%M}",
+            # Seats per sitting are the meal hall's; a class's capacity is its enrolment limit.
+            capacity=program.capacity if program.kind is ProgramKind.MEAL else None,
+            numbering=self._config.tickets if self._config else None,
         )
         self.publisher_wake.set()
-        if self.publisher is not None and (shared := self.peers.message(event)) is not None:
+        shared = self.peers.message(event, sitting=program.starts)
+        if self.publisher is not None and shared is not None:
             self.publisher.share(shared)
+        full = event.outcome is Outcome.SITTING_FULL
         result = TapResult(
             outcome=event.outcome,
             method=method,
@@ -292,6 +347,8 @@ class EdgeAgent:
             program_name=program.name,
             program_kind=program.kind,
             ticket_no=event.ticket_no,
+            sitting=program.starts,
+            next_sitting=await self._next_sitting(program) if full else None,
         )
         self._notify(result)
         return result
@@ -409,4 +466,5 @@ class EdgeAgent:
             last_ack_at=self.last_ack_at,
             clock_offset_s=self.clock_estimator.offset_s,
             cpu_temp_c=cpu_temperature(),
+            seats_left=await self.seats_left() or None,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import time
 from uuid import UUID
 
 from broker.vocabulary import Method, Outcome, ProgramKind
@@ -35,6 +36,9 @@ class TapResult:
     program_kind: ProgramKind | None = None
     ticket_no: int | None = None
     choices: tuple[ProgramChoice, ...] = field(default=())
+    sitting: time | None = None  # start of the sitting served (or found full)
+    # A full sitting: the start of the program's next sitting today, offered instead.
+    next_sitting: time | None = None
 
     def __post_init__(self) -> None:
         """A result asks for a choice exactly when it offers classes to choose from."""

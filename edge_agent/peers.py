@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import time
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -42,7 +43,7 @@ class PeerSharing:
         self.ignored: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
 
-    def message(self, event: AttendanceEvent) -> str | None:
+    def message(self, event: AttendanceEvent, *, sitting: time | None = None) -> str | None:
         """The peer message of a decision, or None when it is nothing the hall must know."""
         if event.outcome is not Outcome.ACCEPTED or event.visitor is not None:
             return None
@@ -56,6 +57,7 @@ class PeerSharing:
             member_ref=event.member_ref,
             service_date=event.service_date,
             ticket_no=event.ticket_no,
+            sitting=sitting,
         ).model_dump_json(exclude_none=True)
 
     def is_peer_topic(self, topic_name: str) -> bool:

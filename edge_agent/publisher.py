@@ -266,7 +266,11 @@ class Publisher:
             topic_name, payload = await self._incoming.get()
             channel = self._downstream.get(topic_name)
             if channel is None and self._agent.peers.is_peer_topic(topic_name):
-                await self._agent.peers.receive(topic_name, payload)
+                try:
+                    await self._agent.peers.receive(topic_name, payload)
+                except Exception:
+                    # A peer's serve that cannot be applied must not stop the publisher.
+                    _LOG.exception("peer message on %s not applied", topic_name)
                 continue
             try:
                 if channel is Channel.ACK:

@@ -22,6 +22,7 @@ from broker.models import (
     ProgramSession,
     Roster,
     RosterMember,
+    TicketNumbering,
 )
 from broker.vocabulary import Outcome
 from edge_agent.models import OutboxRow, OutboxStats
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS served (
     service_date TEXT NOT NULL,
     event_id     TEXT NOT NULL,
     ticket_no    INTEGER,
+    sitting      TEXT NOT NULL DEFAULT '',  -- start (HH:MM) of the day's sitting ('' unknown)
     PRIMARY KEY (member_ref, program_id, service_date)
 );
 -- Serves another kiosk of the hall made for a member this kiosk had served too (the kiosks
@@ -125,6 +127,10 @@ class EdgeStore(RosterTables, EventOutbox):
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
         await migrate_roster_tables(db)
+        cur = await db.execute("PRAGMA table_info(served)")
+        if "sitting" not in {str(r[1]) for r in await cur.fetchall()}:
+            # A device database from before capacity per sitting (docs/kiosk.md).
+            await db.execute("ALTER TABLE served ADD COLUMN sitting TEXT NOT NULL DEFAULT ''")
         if str(path) == ":memory:":
             return cls(db)
         reader = await aiosqlite.connect(str(path), isolation_level=None)
@@ -198,8 +204,16 @@ class EdgeStore(RosterTables, EventOutbox):
         numbered: bool,
         override: bool,
         build: EventBuilder,
+        sitting: str = "",
+        capacity: int | None = None,
+        numbering: TicketNumbering | None = None,
     ) -> AttendanceEvent:
-        """Record a check-in in one durable transaction: served log, ticket number, outbox."""
+        """Record a check-in in one durable transaction: served log, ticket number, outbox.
+
+        One serve per member, program and day (a service); `sitting` (its start, HH:MM) names
+        which sitting of the day, whose `capacity` counts the hall's serves (peers' included);
+        a full sitting is recorded as such and serves nobody.
+        """
         day = service_date.isoformat()
         async with self._write:
             await self._db.execute("BEGIN IMMEDIATE")
@@ -212,12 +226,22 @@ class EdgeStore(RosterTables, EventOutbox):
                 row = await cur.fetchone()
                 if row is not None and not override:
                     event = build(Outcome.ALREADY_SERVED, row[0])
+                elif (
+                    capacity is not None
+                    and not override
+                    and await self._served_in(program_id, day, sitting) >= capacity
+                ):
+                    event = build(Outcome.SITTING_FULL, None)
                 else:
-                    ticket = await self._next_ticket(program_id, day) if numbered else None
+                    ticket = (
+                        await self._next_ticket(program_id, day, sitting, numbering)
+                        if numbered
+                        else None
+                    )
                     event = build(Outcome.ACCEPTED, ticket)
                     await self._db.execute(
-                        "INSERT OR IGNORE INTO served VALUES (?, ?, ?, ?, ?)",
-                        (member_ref, program_id, day, str(event.event_id), ticket),
+                        "INSERT OR IGNORE INTO served VALUES (?, ?, ?, ?, ?, ?)",
+                        (member_ref, program_id, day, str(event.event_id), ticket, sitting),
                     )
                 await self._insert_outbox(event)
                 await self._db.commit()
@@ -225,6 +249,19 @@ class EdgeStore(RosterTables, EventOutbox):
                 await self._db.rollback()
                 raise
         return event
+
+    async def _served_in(self, program_id: str, day: str, sitting: str) -> int:
+        """Serves of one sitting, by every kiosk of the hall this kiosk has heard of."""
+        cur = await self._db.execute(
+            "SELECT count(*) FROM served WHERE program_id=? AND service_date=? AND sitting=?",
+            (program_id, day, sitting),
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def served_in_sitting(self, program_id: str, service_date: date, sitting: str) -> int:
+        """Serves of one sitting known here (staff's seats left)."""
+        return await self._served_in(program_id, service_date.isoformat(), sitting)
 
     async def apply_peer_serve(self, serve: PeerServe) -> str:
         """Enter another kiosk's serve in the served log: 'applied', 'known', or 'conflict'.
@@ -244,13 +281,14 @@ class EdgeStore(RosterTables, EventOutbox):
                 row = await cur.fetchone()
                 if row is None:
                     await self._db.execute(
-                        "INSERT INTO served VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO served VALUES (?, ?, ?, ?, ?, ?)",
                         (
                             serve.member_ref,
                             serve.program_id,
                             day,
                             str(serve.event_id),
                             serve.ticket_no,
+                            f"{serve.sitting:%H:%M}" if serve.sitting else "",
                         ),
                     )
                     outcome = "applied"
@@ -298,16 +336,23 @@ class EdgeStore(RosterTables, EventOutbox):
             return None
         return -1 if row[0] is None else int(row[0])
 
-    async def _next_ticket(self, program_id: str, day: str) -> int:
-        """Next number ticket of a sitting; called inside the check-in transaction."""
+    async def _next_ticket(
+        self, program_id: str, day: str, sitting: str, numbering: TicketNumbering | None
+    ) -> int:
+        """Next number ticket of a sitting; called inside the check-in transaction.
+
+        The counter counts this kiosk's tickets of the sitting; the number is the kiosk's own
+        `numbering` of it (an interleaved sequence or a block), so kiosks never repeat one.
+        """
+        key = f"{program_id}@{sitting}" if sitting else program_id
         cur = await self._db.execute(
             "INSERT INTO tickets VALUES (?, ?, 1) ON CONFLICT (program_id, service_date) "
             "DO UPDATE SET last_no = last_no + 1 RETURNING last_no",
-            (program_id, day),
+            (key, day),
         )
         row = await cur.fetchone()
         assert row is not None
-        return int(row[0])
+        return (numbering or TicketNumbering()).number(int(row[0]))
 
     async def next_counter(self, name: str) -> int:
         """Next value of a named daily counter (visitor codes), committed durably."""

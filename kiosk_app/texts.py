@@ -31,6 +31,16 @@ class Presentation:
     can_override: bool  # staff may let the member in after checking
 
 
+SITTING_FULL = "이번 식사 시간은 자리가 다 찼습니다"
+
+
+def next_sitting_offer(result: TapResult) -> str:
+    """What a full sitting offers: a ticket for the next sitting today, or to ask staff."""
+    if result.next_sitting is None:
+        return "오늘은 남은 식사 시간이 없습니다 · 직원에게 문의해 주세요"
+    return f"다음 시간({result.next_sitting:%H:%M}) 번호표를 드릴까요?"
+
+
 def _name(result: TapResult) -> str:
     """The member's name with the honorific, or nothing for an unknown card."""
     return f"{result.display_name} 님" if result.display_name else ""
@@ -68,6 +78,7 @@ def present(result: TapResult) -> Presentation:
             f"{program} · 직원에게 문의해 주세요" if program else "직원에게 문의해 주세요",
         ),
         Outcome.NO_SERVICE: (NO_SERVICE_NOW, "시간표를 확인하시거나 직원에게 문의해 주세요"),
+        Outcome.SITTING_FULL: (SITTING_FULL, next_sitting_offer(result)),
     }
     headline, detail = refusals[result.outcome]
     # Staff can only let in a known member into a known program.

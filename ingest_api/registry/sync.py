@@ -37,7 +37,7 @@ from paho.mqtt.properties import Properties
 from broker.config import key_bytes
 from broker.const import QOS_AT_LEAST_ONCE
 from broker.keys import facility_key, key_id, sign, wrap_aad, wrap_key
-from broker.models import DeviceConfig, Roster
+from broker.models import DeviceConfig, Roster, TicketNumbering
 from broker.roster import config_signing_bytes, delta, roster_signing_bytes
 from broker.topics import Channel, topic
 from broker.vocabulary import NameDisplay
@@ -48,6 +48,24 @@ from ingest_api.registry import keys, rosters
 _LOG = logging.getLogger(__name__)
 _LEADER_LOCK = 7_305_227_311  # one fleet sync per database
 _PUBLISH_TIMEOUT_S = 10.0
+
+
+def ticket_numbering(
+    conn: psycopg.Connection[Any], *, facility_id: str, device_id: str
+) -> TicketNumbering:
+    """A kiosk's ticket numbers: an interleaved sequence over the facility's kiosks (the n-th
+    of n kiosks, by device id, issues n, 2n, 3n, … offset), so no two repeat a number in a
+    sitting without asking the center (docs/kiosk.md)."""
+    devices = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT device_id FROM devices WHERE facility_id = %s ORDER BY device_id",
+            (facility_id,),
+        )
+    ]
+    if device_id not in devices:
+        return TicketNumbering()
+    return TicketNumbering(first=devices.index(device_id) + 1, step=len(devices))
 
 
 @dataclass
@@ -310,6 +328,7 @@ class FleetSync:
         versions = keys.in_use(conn, facility_id=facility_id)
         texts = [facility_key(self._master, facility_id=facility_id, version=v) for v in versions]
         ids = [key_id(t.encode()) for t in texts]
+        tickets = ticket_numbering(conn, facility_id=facility_id, device_id=device_id)
         wrapped = (
             [
                 wrap_key(
@@ -328,6 +347,7 @@ class FleetSync:
             "resend_after_s": float(row[3]),
             "key_ids": ids,
             "wrapped": [(w.key_id, w.wrapped_with) for w in wrapped],
+            "tickets": [tickets.first, tickets.step],
         }
         version = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
         config = DeviceConfig(
@@ -341,6 +361,7 @@ class FleetSync:
             version=version,
             key_ids=ids,
             wrapped_keys=wrapped or None,
+            tickets=tickets,
         )
         signing = [t.encode() for t in texts]
         return config.model_copy(update={"signatures": sign(signing, config_signing_bytes(config))})

@@ -14,13 +14,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
 
 from broker.auth import DeviceIdentity, bridge_username
 from broker.config import MqttSettings
+from broker.models import Roster
 from broker.mosquitto import bridge_lines
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeSettings
@@ -36,6 +37,7 @@ MEAL = "B-MEAL"
 KIOSKS = ("meal-1", "meal-2")
 # Monday 2026-11-23, 12:00 in Seoul: lunch is on.
 LUNCH = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+DAY = date(2026, 11, 23)
 CENTER = next(c for c in CENTERS if c.facility_id == FACILITY)
 
 
@@ -104,8 +106,13 @@ def _kiosk_settings(tmp: Path, device: str, port: int, password: str) -> EdgeSet
 
 
 @asynccontextmanager
-async def running_hall(tmp: Path) -> AsyncIterator[Hall]:
-    """Start the brokers, links and both kiosks (rosters loaded, connected); stop them all."""
+async def running_hall(
+    tmp: Path, *, roster: Callable[[Roster], Roster] | None = None
+) -> AsyncIterator[Hall]:
+    """Start the brokers, links and both kiosks (rosters loaded, connected); stop them all.
+
+    `roster` changes the sample roster of each kiosk first (a capacity, the day's sittings).
+    """
     city = MosquittoServer(tmp / "city", bridges=[FACILITY])
     city.start()
     city_link = FlakyProxy(city.port)
@@ -133,8 +140,8 @@ async def running_hall(tmp: Path) -> AsyncIterator[Hall]:
                 user = DeviceIdentity(FACILITY, device).username
                 settings = _kiosk_settings(tmp, device, links[device].port, center.passwords[user])
                 agent = await stack.enter_async_context(EdgeAgent(settings, clock=clock))
-                roster = roster_for(CENTER, device, hall.persons, key=KEY, issued_at=LUNCH)
-                await agent.load_roster(roster)
+                sample = roster_for(CENTER, device, hall.persons, key=KEY, issued_at=LUNCH)
+                await agent.load_roster(roster(sample) if roster else sample)
                 hall.kiosks[device] = agent
                 hall.clocks[device] = clock
             await wait_for(lambda: all(a.online for a in hall.kiosks.values()), what="kiosks up")

@@ -16,6 +16,7 @@ from ingest_api.figures.engine import Period, compute
 from tests.conftest import IngestFactory
 from tests.helpers import count_by_rules, mqtt_client
 from tests.meal_hall.hall import (
+    DAY,
     FACILITY,
     LUNCH,
     MEAL,
@@ -24,8 +25,6 @@ from tests.meal_hall.hall import (
     running_hall,
     wait_for,
 )
-
-DAY = (LUNCH + timedelta(hours=9)).date()
 
 
 def _accepted(url: str, member_ref: str) -> list[tuple[str, int | None]]:
