@@ -344,6 +344,8 @@ class DeviceConfig(_Message):
     signatures: Signatures | None = Field(default=None, max_length=4)
     # Contract 1.3: this kiosk's ticket numbers within a sitting (unset: 1, 2, 3, …).
     tickets: TicketNumbering | None = None
+    # Contract 1.3: the program one-off visitors registered here count under.
+    visitor_program_id: EntityId | None = None
 
 
 class SyncRequest(_Message):

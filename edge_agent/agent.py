@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from datetime import time as clock_time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 from zoneinfo import ZoneInfo
 
 from broker.config import key_bytes
-from broker.const import SOFTWARE_VERSION
+from broker.const import SOFTWARE_VERSION, VISITOR_CODE_PATTERN
 from broker.hashing import credential_hash
 from broker.ids import uuid7
 from broker.models import (
@@ -41,9 +43,26 @@ if TYPE_CHECKING:
     from edge_agent.publisher import Publisher
 
 _LOG = logging.getLogger(__name__)
+MAX_REF_CHARS = 64  # broker.const.MEMBER_REF_PATTERN: a visitor code stands where a member would
 
 Clock = Callable[[], datetime]
 TapListener = Callable[[TapResult], None]
+
+
+VISITOR_CODE = re.compile(VISITOR_CODE_PATTERN)
+
+
+def visitor_code(facility_id: str, device_id: str, day: date, number: int) -> str:
+    """A visitor's personal ID code, unique in the city: the device numbers its own.
+
+    A member reference holds 64 characters at most: a device id too long for that stands in
+    the code as a short hash of itself (still one device, one tag).
+    """
+    code = f"V-{facility_id}-{device_id}-{day:%Y%m%d}-{number:04d}"
+    if len(code) <= MAX_REF_CHARS:
+        return code
+    tag = hashlib.sha256(device_id.encode()).hexdigest()[:8]
+    return f"V-{facility_id}-{tag}-{day:%Y%m%d}-{number:04d}"
 
 
 def utc_now() -> datetime:
@@ -78,6 +97,7 @@ class EdgeAgent:
         self.clock_estimator = ClockEstimator()
         self.metrics = EdgeMetrics()
         self.peers = PeerSharing(self)
+        self._visitor_listeners: list[Callable[[VisitorInfo], None]] = []
 
     @property
     def store(self) -> EdgeStore:
@@ -116,6 +136,10 @@ class EdgeAgent:
     def add_listener(self, listener: TapListener) -> None:
         """Call `listener` with every tap result (UI, buzzer, printer)."""
         self._listeners.append(listener)
+
+    def add_visitor_listener(self, listener: Callable[[VisitorInfo], None]) -> None:
+        """Call `listener` with every visitor registered here (the printer prints the slip)."""
+        self._visitor_listeners.append(listener)
 
     def remove_listener(self, listener: TapListener) -> None:
         """Stop calling `listener`."""
@@ -184,6 +208,8 @@ class EdgeAgent:
 
     async def tap(self, credential: str, *, method: Method = Method.CARD) -> TapResult:
         """Decide on a card/NFC read locally and commit the event before answering."""
+        if VISITOR_CODE.match(credential):  # a visitor's slip under the scanner
+            return await self.visitor_returns(credential, method=method)
         with self.metrics.tap_seconds.time():
             member = None
             # During a key rotation the roster carries hashes under the old and the new key.
@@ -416,8 +442,12 @@ class EdgeAgent:
         at = self.clock()
         day = at.astimezone(self._tz).date()
         number = await self.store.next_counter(f"visitor:{day.isoformat()}")
+        if program_id is None and self._config is not None:
+            program_id = self._config.visitor_program_id
         info = VisitorInfo(
-            visitor_code=f"V-{self.settings.facility_id}-{day:%Y%m%d}-{number:04d}",
+            visitor_code=visitor_code(
+                self.settings.facility_id, self.settings.device_id, day, number
+            ),
             gender=gender,
             age_band=age_band,
             neighbourhood=neighbourhood,
@@ -436,7 +466,42 @@ class EdgeAgent:
         )
         await self.store.put(event)
         self.publisher_wake.set()
+        for listener in list(self._visitor_listeners):
+            try:
+                listener(info)
+            except Exception:
+                _LOG.exception("visitor listener %r failed", listener)
         return info
+
+    async def visitor_returns(self, code: str, *, method: Method = Method.CARD) -> TapResult:
+        """A returning visitor shows the code printed on their slip (scanned, or typed by staff):
+        the visit is recorded under the same code and the facility's visitor program."""
+        if not VISITOR_CODE.match(code):
+            raise ValueError(f"{code!r} is not a visitor code")
+        at = self.clock()
+        program_id = self._config.visitor_program_id if self._config else None
+        event = AttendanceEvent(
+            event_id=uuid7(at),
+            occurred_at=at,
+            service_date=at.astimezone(self._tz).date(),
+            program_id=program_id,
+            member_ref=code,
+            method=method,
+            outcome=Outcome.ACCEPTED if program_id else Outcome.NOT_ENROLLED,
+            roster_version=await self.store.roster_version(),
+        )
+        await self.store.put(event)
+        self.publisher_wake.set()
+        result = TapResult(
+            outcome=event.outcome,
+            method=method,
+            event_id=event.event_id,
+            member_ref=code,
+            display_name="방문객",
+            program_id=program_id,
+        )
+        self._notify(result)
+        return result
 
     # -- health -------------------------------------------------------------------------
 

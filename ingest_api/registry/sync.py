@@ -44,6 +44,7 @@ from broker.vocabulary import NameDisplay
 from ingest_api.core.config import Settings
 from ingest_api.core.mqtt import center_client
 from ingest_api.registry import keys, rosters
+from ingest_api.registry.visitors import visitor_program
 
 _LOG = logging.getLogger(__name__)
 _LEADER_LOCK = 7_305_227_311  # one fleet sync per database
@@ -329,6 +330,7 @@ class FleetSync:
         texts = [facility_key(self._master, facility_id=facility_id, version=v) for v in versions]
         ids = [key_id(t.encode()) for t in texts]
         tickets = ticket_numbering(conn, facility_id=facility_id, device_id=device_id)
+        visitors_under = visitor_program(conn, facility_id=facility_id)
         wrapped = (
             [
                 wrap_key(
@@ -348,6 +350,7 @@ class FleetSync:
             "key_ids": ids,
             "wrapped": [(w.key_id, w.wrapped_with) for w in wrapped],
             "tickets": [tickets.first, tickets.step],
+            "visitor_program_id": visitors_under,
         }
         version = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
         config = DeviceConfig(
@@ -362,6 +365,7 @@ class FleetSync:
             key_ids=ids,
             wrapped_keys=wrapped or None,
             tickets=tickets,
+            visitor_program_id=visitors_under,
         )
         signing = [t.encode() for t in texts]
         return config.model_copy(update={"signatures": sign(signing, config_signing_bytes(config))})

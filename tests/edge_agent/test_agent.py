@@ -22,7 +22,7 @@ async def test_meal_tap_is_accepted_with_numbered_tickets(agent: EdgeAgent) -> N
     visitor = await agent.register_visitor(
         gender=Gender.FEMALE, age_band="75-79", neighbourhood="행복동", purpose="상담"
     )
-    assert visitor.visitor_code.startswith("V-B-20261120-")
+    assert visitor.visitor_code.startswith("V-B-k1-20261120-")  # its device: unique in the city
 
 
 async def test_second_tap_same_day_is_already_served_without_new_ticket(

@@ -158,7 +158,7 @@ def test_choose_override_visitor_and_counts(tmp_path: Path) -> None:
         info = await view.register_visitor(
             gender=Gender.FEMALE, age_band="80-84", neighbourhood="신흥동", purpose="상담"
         )
-        assert info.visitor_code == "V-B-20261123-0001"
+        assert info.visitor_code == "V-B-kiosk-1-20261123-0001"
         day, counts = await view.counts()
         assert day == "2026-11-23"
         assert {c.program_id: c.count for c in counts} == {
