@@ -70,23 +70,24 @@ class Hall:
         return [p for p in self.persons if MEAL in p.program_ids and p.status.value == "active"]
 
 
-def register_hall(database_url: str) -> None:
-    """The registry the figures need: facility B and its meal program (rule 'attendance')."""
+def register_hall(database_url: str, *, extra: tuple[str, str, str] | None = None) -> None:
+    """The registry the figures need: facility B and its meal program (rule 'attendance'),
+    and an `extra` (program id, name, unit business) of the same kind."""
+    programs = [(MEAL, "경로식당 점심", "급식지원서비스"), *([extra] if extra else [])]
     with psycopg.connect(database_url) as conn:
         store.upsert_facility(conn, facility=Facility(facility_id=FACILITY, name=CENTER.name))
-        store.upsert_program(
-            conn,
-            program=Program(
-                program_id=MEAL,
+        for program_id, name, unit in programs:
+            program = Program(
+                program_id=program_id,
                 facility_id=FACILITY,
-                name="경로식당 점심",
+                name=name,
                 function="service_provision",
                 business_area="지역사회보호",
-                unit_business="급식지원서비스",
+                unit_business=unit,
                 fee_type="free",
                 rule_id="attendance",
-            ),
-        )
+            )
+            store.upsert_program(conn, program=program)
 
 
 def _kiosk_settings(tmp: Path, device: str, port: int, password: str) -> EdgeSettings:

@@ -13,8 +13,6 @@ from broker.models import DeviceConfig
 from broker.vocabulary import Gender, Outcome
 from edge_agent.devices import TicketOnTap
 from hardware.printer import EscposTicketPrinter
-from ingest_api.registry import store
-from ingest_api.registry.models import Program
 from ingest_api.registry.visitors import set_visitor_program, visitor_program
 from tests.conftest import IngestFactory
 from tests.helpers import count_by_rules
@@ -33,21 +31,8 @@ VISIT = "B-VISIT"
 
 def _register_visitor_program(url: str) -> None:
     """The facility's one-off visitor program, counted by the attendance rule."""
-    register_hall(url)
+    register_hall(url, extra=(VISIT, "일시 방문 상담", "정보제공"))
     with psycopg.connect(url) as conn:
-        store.upsert_program(
-            conn,
-            program=Program(
-                program_id=VISIT,
-                facility_id=FACILITY,
-                name="일시 방문 상담",
-                function="service_provision",
-                business_area="지역사회보호",
-                unit_business="정보제공",
-                fee_type="free",
-                rule_id="attendance",
-            ),
-        )
         set_visitor_program(conn, facility_id=FACILITY, program_id=VISIT)
 
 
