@@ -9,8 +9,9 @@ Protocol, one JSON object per line in each direction:
 - view -> agent: ``{"id": 7, "op": "<op>", ...arguments}`` with op one of
   ``subscribe``, ``status``, ``tap`` (simulated reader: ``credential``, ``method``),
   ``choose`` (``member_ref``, ``program_id``, ``method``), ``override`` (``member_ref``,
-  ``program_id``), ``register_visitor`` (``gender``, ``age_band``, ``neighbourhood``,
-  ``purpose``) and ``counts``.
+  ``program_id``), ``next_sitting`` (``member_ref``, ``program_id``, ``starts``, ``method``:
+  a full sitting's offered ticket for a later one), ``register_visitor`` (``gender``,
+  ``age_band``, ``neighbourhood``, ``purpose``) and ``counts``.
 - agent -> view: a reply ``{"id": 7, "ok": true, "result": ...}`` or
   ``{"id": 7, "ok": false, "error": "..."}``; after ``subscribe``, pushes
   ``{"event": "tap", "result": {...}}`` for every tap result and
@@ -30,6 +31,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -72,6 +74,8 @@ def tap_result_to_json(result: TapResult) -> dict[str, Any]:
         "choices": [
             {"program_id": c.program_id, "name": c.name, "place": c.place} for c in result.choices
         ],
+        "sitting": result.sitting.isoformat("minutes") if result.sitting else None,
+        "next_sitting": result.next_sitting.isoformat("minutes") if result.next_sitting else None,
     }
 
 
@@ -91,6 +95,8 @@ def tap_result_from_json(data: dict[str, Any]) -> TapResult:
             ProgramChoice(c["program_id"], c["name"], c.get("place"))
             for c in data.get("choices", [])
         ),
+        sitting=time.fromisoformat(data["sitting"]) if data.get("sitting") else None,
+        next_sitting=time.fromisoformat(data["next_sitting"]) if data.get("next_sitting") else None,
     )
 
 
@@ -324,6 +330,14 @@ class LinkServer:
                 override=True,
             )
             return tap_result_to_json(result)
+        if op == "next_sitting":
+            result = await agent.take_next_sitting(
+                str(request["member_ref"]),
+                str(request["program_id"]),
+                time.fromisoformat(str(request["starts"])),
+                method=Method(request.get("method", Method.CARD.value)),
+            )
+            return tap_result_to_json(result)
         if op == "register_visitor":
             info = await agent.register_visitor(
                 gender=Gender(request["gender"]),
@@ -477,6 +491,20 @@ class LinkClient:
         """Staff let a member in despite the rule (already served, inactive)."""
         return tap_result_from_json(
             await self.request("override", member_ref=member_ref, program_id=program_id)
+        )
+
+    async def next_sitting(
+        self, member_ref: str, program_id: str, starts: time, *, method: Method
+    ) -> TapResult:
+        """The member takes the offered ticket for a later sitting (theirs was full)."""
+        return tap_result_from_json(
+            await self.request(
+                "next_sitting",
+                member_ref=member_ref,
+                program_id=program_id,
+                starts=starts.isoformat("minutes"),
+                method=method.value,
+            )
         )
 
     async def register_visitor(

@@ -32,6 +32,8 @@ class Presentation:
 
 
 SITTING_FULL = "이번 식사 시간은 자리가 다 찼습니다"
+TAKE_NEXT = "예, 번호표 받기"
+NO_THANKS = "아니요"
 
 
 def next_sitting_offer(result: TapResult) -> str:
@@ -39,6 +41,11 @@ def next_sitting_offer(result: TapResult) -> str:
     if result.next_sitting is None:
         return "오늘은 남은 식사 시간이 없습니다 · 직원에게 문의해 주세요"
     return f"다음 시간({result.next_sitting:%H:%M}) 번호표를 드릴까요?"
+
+
+def present_sample() -> Presentation:
+    """What staff hear when they change the voice: a served meal with a ticket."""
+    return Presentation("success", "success", "맛있게 드세요", "김*수 님", "", "57", False)
 
 
 def _name(result: TapResult) -> str:
@@ -70,6 +77,11 @@ def present(result: TapResult) -> Presentation:
         else:
             headline, detail = "이미 출석하셨습니다", f"{program} · 다시 찍지 않으셔도 됩니다"
         return Presentation("already", "already", headline, name, detail, "", True)
+    if result.outcome is Outcome.SITTING_FULL:
+        # Its own screen: the offer of the next sitting's ticket is a button, not only words.
+        return Presentation(
+            "full", "refused", SITTING_FULL, name, next_sitting_offer(result), "", False
+        )
     refusals = {
         Outcome.UNKNOWN_CREDENTIAL: ("등록되지 않은 카드입니다", "직원에게 문의해 주세요"),
         Outcome.INACTIVE_MEMBER: ("이용이 중지된 회원입니다", "직원에게 문의해 주세요"),
@@ -78,7 +90,6 @@ def present(result: TapResult) -> Presentation:
             f"{program} · 직원에게 문의해 주세요" if program else "직원에게 문의해 주세요",
         ),
         Outcome.NO_SERVICE: (NO_SERVICE_NOW, "시간표를 확인하시거나 직원에게 문의해 주세요"),
-        Outcome.SITTING_FULL: (SITTING_FULL, next_sitting_offer(result)),
     }
     headline, detail = refusals[result.outcome]
     # Staff can only let in a known member into a known program.

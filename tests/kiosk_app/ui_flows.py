@@ -217,7 +217,7 @@ async def staff_registers_a_visitor(ui: Any) -> None:
     await ui.press("등록")
     await ui.wait_screen("visitor_code")
     code = ui.app.screen("visitor_code").code
-    assert re.fullmatch(r"V-B-20261123-\d{4}", code), code
+    assert re.fullmatch(r"V-B-kiosk-1-20261123-\d{4}", code), code
     assert code in ui.texts()
     last = (await events(ui))[-1]
     assert last.visitor is not None
