@@ -230,7 +230,8 @@ async def _peer_worker(spec: dict[str, Any]) -> dict[str, Any]:
             return result
 
         second.peers.receive = timed  # type: ignore[method-assign]
-        for person in persons[: int(spec["taps"])]:
+        eaters = [p for p in persons if p.status.value == "active"]
+        for person in eaters[: int(spec["taps"])]:
             started = time.perf_counter()
             await first.tap(person.card_uid)
             tap_ms.append((time.perf_counter() - started) * 1000)
