@@ -361,7 +361,9 @@ class EdgeAgent:
         self.publisher_wake.set()
         shared = self.peers.message(event, sitting=program.starts)
         if self.publisher is not None and shared is not None:
-            self.publisher.share(shared)
+            # After the answer, not in its path: the serve is durable already, and handing a
+            # message to paho can wait on its network thread's lock.
+            asyncio.get_running_loop().call_soon(self.publisher.share, shared)
         full = event.outcome is Outcome.SITTING_FULL
         result = TapResult(
             outcome=event.outcome,
