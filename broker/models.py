@@ -64,6 +64,8 @@ class AttendanceEvent(_Message):
     visitor: VisitorInfo | None = Field(
         default=None, description="Set for a one-off visitor registered by staff."
     )
+    # Contract 1.3: why staff let a member in despite the rule (e.g. already served).
+    override_reason: str | None = Field(default=None, min_length=1, max_length=80)
 
     @field_validator("occurred_at")
     @classmethod

@@ -315,18 +315,30 @@ class EdgeAgent:
         *,
         method: Method = Method.CARD,
         override: bool = False,
+        reason: str | None = None,
     ) -> TapResult:
-        """Check a member into a chosen program (after a choice, or a staff override)."""
+        """Check a member into a chosen program (after a choice, or a staff override, which
+        needs the staff's reason: it is recorded with the event)."""
+        if override and not (reason and reason.strip()):
+            raise ValueError("an override needs a reason")
         member = await self.store.member(member_ref)
         if member is None:
             raise LookupError(f"member {member_ref!r} is not on this kiosk's roster")
         program = await self._sitting(program_id)
         if not override and not is_active(member):
             return await self._record_refusal(Outcome.INACTIVE_MEMBER, method, program, member)
-        return await self._check_in(member, program, method=method, override=override)
+        return await self._check_in(
+            member, program, method=method, override=override, reason=reason
+        )
 
     async def _check_in(
-        self, member: RosterMember, program: ProgramSession, *, method: Method, override: bool
+        self,
+        member: RosterMember,
+        program: ProgramSession,
+        *,
+        method: Method,
+        override: bool,
+        reason: str | None = None,
     ) -> TapResult:
         """Commit the check-in (or the 'already served' refusal) and tell the views."""
         at = self.clock()
@@ -344,6 +356,7 @@ class EdgeAgent:
                 outcome=outcome,
                 ticket_no=ticket,
                 roster_version=version,
+                override_reason=reason.strip() if override and reason else None,
             )
 
         event = await self.store.check_in(

@@ -9,8 +9,9 @@ Protocol, one JSON object per line in each direction:
 - view -> agent: ``{"id": 7, "op": "<op>", ...arguments}`` with op one of
   ``subscribe``, ``status``, ``tap`` (simulated reader: ``credential``, ``method``),
   ``choose`` (``member_ref``, ``program_id``, ``method``), ``override`` (``member_ref``,
-  ``program_id``), ``next_sitting`` (``member_ref``, ``program_id``, ``starts``, ``method``:
-  a full sitting's offered ticket for a later one), ``register_visitor`` (``gender``,
+  ``program_id``, ``reason``: required), ``next_sitting`` (``member_ref``, ``program_id``,
+  ``starts``, ``method``: a full sitting's offered ticket for a later one),
+  ``register_visitor`` (``gender``,
   ``age_band``, ``neighbourhood``, ``purpose``) and ``counts``.
 - agent -> view: a reply ``{"id": 7, "ok": true, "result": ...}`` or
   ``{"id": 7, "ok": false, "error": "..."}``; after ``subscribe``, pushes
@@ -328,6 +329,7 @@ class LinkServer:
                 str(request["program_id"]),
                 method=Method.STAFF,
                 override=True,
+                reason=str(request.get("reason") or ""),
             )
             return tap_result_to_json(result)
         if op == "next_sitting":
@@ -487,10 +489,12 @@ class LinkClient:
         )
         return tap_result_from_json(data)
 
-    async def override(self, member_ref: str, program_id: str) -> TapResult:
-        """Staff let a member in despite the rule (already served, inactive)."""
+    async def override(self, member_ref: str, program_id: str, reason: str) -> TapResult:
+        """Staff let a member in despite the rule (already served, inactive), saying why."""
         return tap_result_from_json(
-            await self.request("override", member_ref=member_ref, program_id=program_id)
+            await self.request(
+                "override", member_ref=member_ref, program_id=program_id, reason=reason
+            )
         )
 
     async def next_sitting(

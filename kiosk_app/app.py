@@ -46,6 +46,7 @@ KV_FILES = (
     "counts.kv",
     "full.kv",
     "voice.kv",
+    "reason.kv",
     "root.kv",
 )
 PIN_MAX_TRIES = 5
@@ -117,6 +118,10 @@ class VoiceScreen(Screen):  # type: ignore[misc]
     earphone = BooleanProperty(False)
 
 
+class ReasonScreen(Screen):  # type: ignore[misc]
+    """Staff say why they let a member in despite the rule (recorded with the event)."""
+
+
 class ChooseScreen(Screen):  # type: ignore[misc]
     """Several classes on now: one large button per class."""
 
@@ -178,9 +183,10 @@ SCREEN_CLASSES: dict[str, type[Screen]] = {
     "counts": CountsScreen,
     "full": FullScreen,
     "voice": VoiceScreen,
+    "reason": ReasonScreen,
 }
 STAFF_SCREENS = frozenset(
-    {"pin", "staff", "visitor", "visitor_place", "visitor_code", "counts", "voice"}
+    {"pin", "staff", "visitor", "visitor_place", "visitor_code", "counts", "voice", "reason"}
 )
 
 
@@ -449,7 +455,21 @@ class KioskApp(App):  # type: ignore[misc]
         if result is None or result.member_ref is None or result.program_id is None:
             return
         member, program = result.member_ref, result.program_id
-        self.ask_pin(lambda: self._spawn(self._send(self.link.override(member, program))))
+        self.ask_pin(lambda: self._ask_reason(member, program))
+
+    def _ask_reason(self, member_ref: str, program_id: str) -> None:
+        """After the PIN: staff pick why the member is let in; that is recorded with the event."""
+        box = self.screen("reason").ids.reasons
+        box.clear_widgets()
+        for reason in texts.OVERRIDE_REASONS:
+            button = Factory.BigButton(text=reason, size_hint_y=1)
+            button.bind(
+                on_release=lambda _b, r=reason: self._spawn(
+                    self._send(self.link.override(member_ref, program_id, r))
+                )
+            )
+            box.add_widget(button)
+        self.show("reason", self.settings.staff_idle_s)
 
     def pin_key(self, key: str) -> None:
         """A keypad press: a digit, 'back' or 'ok'."""

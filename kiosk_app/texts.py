@@ -33,6 +33,13 @@ class Presentation:
 
 SITTING_FULL = "이번 식사 시간은 자리가 다 찼습니다"
 TAKE_NEXT = "예, 번호표 받기"
+# Why staff let a member in despite "already served" (or another refusal): one is recorded.
+OVERRIDE_REASONS = (
+    "번호표 분실",
+    "식사를 받지 못함",
+    "다른 사람이 카드를 찍음",
+    "직원 판단(기타)",
+)
 NO_THANKS = "아니요"
 
 

@@ -41,7 +41,9 @@ async def test_second_tap_same_day_is_already_served_without_new_ticket(
 async def test_staff_override_gives_a_second_ticket(agent: EdgeAgent) -> None:
     """Staff can override 'already served'."""
     await agent.tap(CARDS["meal"])
-    result = await agent.check_in("M1", "MEAL", method=Method.STAFF, override=True)
+    result = await agent.check_in(
+        "M1", "MEAL", method=Method.STAFF, override=True, reason="번호표 분실"
+    )
     assert result.outcome is Outcome.ACCEPTED
     assert result.ticket_no == 2
 

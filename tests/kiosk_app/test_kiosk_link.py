@@ -151,7 +151,7 @@ def test_choose_override_visitor_and_counts(tmp_path: Path) -> None:
         await view.tap(demo.CARD_MEAL)
         again = await view.tap(demo.CARD_MEAL)
         assert again.outcome is Outcome.ALREADY_SERVED
-        override = await view.override("M001", demo.MEAL)
+        override = await view.override("M001", demo.MEAL, "번호표 분실")
         assert override.outcome is Outcome.ACCEPTED
         assert override.ticket_no == 2
         assert override.method is Method.STAFF
