@@ -374,9 +374,7 @@ class EdgeAgent:
         self.publisher_wake.set()
         shared = self.peers.message(event, sitting=program.starts)
         if self.publisher is not None and shared is not None:
-            # After the answer, not in its path: the serve is durable already, and handing a
-            # message to paho can wait on its network thread's lock.
-            asyncio.get_running_loop().call_soon(self.publisher.share, shared)
+            self.publisher.share(shared)  # to a thread of its own: the answer never waits
         full = event.outcome is Outcome.SITTING_FULL
         result = TapResult(
             outcome=event.outcome,

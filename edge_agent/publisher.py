@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -63,6 +64,10 @@ class Publisher:
         self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=1000)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent_messages = 0
+        self._sharing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peer-share")
+        self._peer_mid: int | None = None
+        # Set once the broker confirmed the subscription to the hall's peer messages.
+        self.peers_heard = asyncio.Event()
 
     def _client(self) -> mqtt.Client:
         """A paho client with a persistent session named after the device."""
@@ -91,6 +96,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     async def run(self) -> None:
@@ -115,6 +121,7 @@ class Publisher:
                 tg.create_task(self._report_health(client))
                 tg.create_task(self.sync.run(self._connected))
         finally:
+            self._sharing.shutdown(wait=True)  # serves decided before the stop still go out
             await self._say_goodbye(client)
             client.disconnect()
             client.loop_stop()
@@ -152,7 +159,7 @@ class Publisher:
             return
         client.subscribe([(t, QOS_AT_LEAST_ONCE) for t in self._downstream])
         # The hall's other kiosks (no-local: our own serves are not echoed back).
-        client.subscribe(
+        _rc, self._peer_mid = client.subscribe(
             self._agent.peers.subscription,
             options=SubscribeOptions(qos=QOS_AT_LEAST_ONCE, noLocal=True),
         )
@@ -169,6 +176,11 @@ class Publisher:
     ) -> None:
         """Pause the drain; paho reconnects with backoff by itself."""
         self._call(self._set_connected, False)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        """The broker confirmed a subscription: the peer one means the hall is heard."""
+        if mid == self._peer_mid:
+            self._call(self.peers_heard.set)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         """Hand a downstream message to the asyncio side."""
@@ -198,6 +210,7 @@ class Publisher:
         else:
             self._agent.online_since = None
             self._connected.clear()
+            self.peers_heard.clear()
 
     def _enqueue(self, topic_name: str, payload: bytes) -> None:
         """Queue a downstream message; drop with a log if the agent is overwhelmed."""
@@ -214,9 +227,16 @@ class Publisher:
             self._client_ref.publish(self._sync_topic, payload, qos=QOS_AT_LEAST_ONCE)
 
     def share(self, payload: str) -> None:
-        """Tell the hall's other kiosks of a serve (QoS 1; queued by paho while disconnected)."""
-        if self._client_ref is not None:
-            self._client_ref.publish(self._agent.peers.topic, payload, qos=QOS_AT_LEAST_ONCE)
+        """Tell the hall's other kiosks of a serve (QoS 1; queued by paho while disconnected).
+
+        Handed to a thread of its own, in order: paho's publish takes locks its network thread
+        holds while it writes a backlog batch, and the event loop must not wait for them.
+        """
+        client = self._client_ref
+        if client is not None:
+            self._sharing.submit(
+                client.publish, self._agent.peers.topic, payload, QOS_AT_LEAST_ONCE
+            )
 
     def payload(self, rows: list[OutboxRow]) -> str:
         """The AttendanceBatch document of stored events, sent now (events not re-validated)."""

@@ -145,7 +145,13 @@ async def running_hall(
                 await agent.load_roster(roster(sample) if roster else sample)
                 hall.kiosks[device] = agent
                 hall.clocks[device] = clock
-            await wait_for(lambda: all(a.online for a in hall.kiosks.values()), what="kiosks up")
+            await wait_for(
+                lambda: all(
+                    a.publisher is not None and a.publisher.peers_heard.is_set()
+                    for a in hall.kiosks.values()
+                ),
+                what="kiosks up, hearing each other",
+            )
             yield hall
     finally:
         for link in links.values():

@@ -144,6 +144,9 @@ async def test_peer_messages_that_do_not_validate_or_speak_for_another_are_ignor
 
         own = "welfare/v1/B/meal-1/peer"
         try:
+            # A valid serve first: once it is applied, meal-2's subscription is surely active.
+            rogue.publish(own, serve(member_ref="B-M99998"), qos=1).wait_for_publish(5)
+            await wait_for(lambda: k2.peers.applied["applied"] == 1, what="the first valid one")
             rogue.publish(own, b'{"not": "a serve"}', qos=1).wait_for_publish(5)
             rogue.publish(own, serve(facility_id="E"), qos=1).wait_for_publish(5)
             rogue.publish(own, serve(device_id="meal-9"), qos=1).wait_for_publish(5)
@@ -153,7 +156,7 @@ async def test_peer_messages_that_do_not_validate_or_speak_for_another_are_ignor
             await wait_for(lambda: sum(k2.peers.ignored.values()) >= 3, what="3 ignored")
             # A valid one after them, so the ACL-dropped ones had their chance to arrive.
             rogue.publish(own, serve(member_ref="B-M99999"), qos=1).wait_for_publish(5)
-            await wait_for(lambda: k2.peers.applied["applied"] == 1, what="the valid one")
+            await wait_for(lambda: k2.peers.applied["applied"] == 2, what="the last valid one")
         finally:
             rogue.loop_stop()
             rogue.disconnect()
