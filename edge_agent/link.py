@@ -157,11 +157,12 @@ class LinkStatus:
 
 @dataclass(frozen=True, slots=True)
 class ProgramCount:
-    """Accepted check-ins of one program today."""
+    """Accepted check-ins of one program today (the hall's, peers' serves included)."""
 
     program_id: str
     name: str
     count: int
+    seats_left: int | None = None  # a meal sitting on now with a capacity
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -352,10 +353,16 @@ class LinkServer:
             day = agent.local_now().date()
             counts = await agent.store.served_count(day)
             names = {p.program_id: p.name for p in await agent.store.programs()}
+            left = await agent.seats_left()
             return {
                 "date": day.isoformat(),
                 "programs": [
-                    {"program_id": pid, "name": names.get(pid, pid), "count": counts.get(pid, 0)}
+                    {
+                        "program_id": pid,
+                        "name": names.get(pid, pid),
+                        "count": counts.get(pid, 0),
+                        "seats_left": left.get(pid),
+                    }
                     for pid in sorted(set(names) | set(counts))
                 ],
             }
@@ -528,7 +535,8 @@ class LinkClient:
         """Today's date and accepted check-ins per program."""
         data = await self.request("counts")
         return data["date"], [
-            ProgramCount(p["program_id"], p["name"], int(p["count"])) for p in data["programs"]
+            ProgramCount(p["program_id"], p["name"], int(p["count"]), p.get("seats_left"))
+            for p in data["programs"]
         ]
 
     async def status(self) -> LinkStatus:

@@ -653,7 +653,8 @@ class KioskApp(App):  # type: ignore[misc]
         table.clear_widgets()
         for row in counts:
             table.add_widget(Factory.CountCell(text=row.name, halign="left"))
-            table.add_widget(Factory.CountCell(text=f"{row.count}명", halign="right"))
+            left = "" if row.seats_left is None else f" · 남은 자리 {row.seats_left}"
+            table.add_widget(Factory.CountCell(text=f"{row.count}명{left}", halign="right"))
         screen.total_text = f"합계 {sum(r.count for r in counts)}명"
 
     # -- for tests and screenshots ----------------------------------------------------------

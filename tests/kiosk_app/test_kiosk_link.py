@@ -166,6 +166,12 @@ def test_choose_override_visitor_and_counts(tmp_path: Path) -> None:
             demo.SONG: 1,
             demo.PHONE: 0,
         }
+        # Staff see the seats left of the meal sitting (capacity 300, one served); classes none.
+        assert {c.program_id: c.seats_left for c in counts} == {
+            demo.MEAL: 299,
+            demo.SONG: None,
+            demo.PHONE: None,
+        }
         await until(lambda: len(taps) == 5, "five pushes")
         with pytest.raises(LinkError, match="unknown op"):
             await view.request("format_disk")
