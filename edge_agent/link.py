@@ -30,6 +30,7 @@ import itertools
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time
@@ -163,6 +164,8 @@ class ProgramCount:
     name: str
     count: int
     seats_left: int | None = None  # a meal sitting on now with a capacity
+    # Members served here and at another kiosk while the two could not talk (flagged for staff).
+    double_serves: int = 0
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -354,6 +357,7 @@ class LinkServer:
             counts = await agent.store.served_count(day)
             names = {p.program_id: p.name for p in await agent.store.programs()}
             left = await agent.seats_left()
+            doubles = Counter(pid for _m, pid, _d in await agent.store.served_conflicts(day))
             return {
                 "date": day.isoformat(),
                 "programs": [
@@ -362,6 +366,7 @@ class LinkServer:
                         "name": names.get(pid, pid),
                         "count": counts.get(pid, 0),
                         "seats_left": left.get(pid),
+                        "double_serves": doubles.get(pid, 0),
                     }
                     for pid in sorted(set(names) | set(counts))
                 ],
@@ -535,7 +540,13 @@ class LinkClient:
         """Today's date and accepted check-ins per program."""
         data = await self.request("counts")
         return data["date"], [
-            ProgramCount(p["program_id"], p["name"], int(p["count"]), p.get("seats_left"))
+            ProgramCount(
+                p["program_id"],
+                p["name"],
+                int(p["count"]),
+                p.get("seats_left"),
+                int(p.get("double_serves", 0)),
+            )
             for p in data["programs"]
         ]
 

@@ -654,7 +654,9 @@ class KioskApp(App):  # type: ignore[misc]
         for row in counts:
             table.add_widget(Factory.CountCell(text=row.name, halign="left"))
             left = "" if row.seats_left is None else f" · 남은 자리 {row.seats_left}"
-            table.add_widget(Factory.CountCell(text=f"{row.count}명{left}", halign="right"))
+            # Served twice while the kiosks could not talk: staff check these members.
+            twice = f" · 두 번 제공 {row.double_serves}" if row.double_serves else ""
+            table.add_widget(Factory.CountCell(text=f"{row.count}명{left}{twice}", halign="right"))
         screen.total_text = f"합계 {sum(r.count for r in counts)}명"
 
     # -- for tests and screenshots ----------------------------------------------------------

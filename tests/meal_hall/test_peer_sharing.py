@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -11,6 +12,7 @@ import psycopg
 from broker.ids import uuid7
 from broker.models import PeerServe
 from broker.vocabulary import Outcome
+from edge_agent.link import LinkClient, LinkServer
 from ingest_api.figures import rollup
 from ingest_api.figures.engine import Period, compute
 from tests.conftest import IngestFactory
@@ -94,13 +96,22 @@ async def test_kiosks_apart_serve_twice_one_flagged_and_the_figures_count_one(
         for link in hall.links.values():
             link.set_down(False)
         await wait_for(lambda: drained(hall), within=90, what="every event confirmed")
-        # The serves queued while apart reach the other kiosk: each sees the double serve.
+        # The serves queued while apart reach the other kiosk: each sees the double serve,
+        # and its staff screen's counts say so.
         for device, agent in hall.kiosks.items():
             await wait_for(
                 partial(agent.store.served_conflicts, DAY),
                 within=20,
                 what=f"{device} noting the double serve",
             )
+            async with LinkServer(agent, tmp_path / f"{device}.sock"):
+                view = LinkClient(tmp_path / f"{device}.sock", on_tap=lambda _r: None)
+                reader = asyncio.get_running_loop().create_task(view.run())
+                await view.wait_connected()
+                _day, counts = await view.counts()
+                await view.close()
+                await asyncio.wait_for(reader, 5)
+            assert [(c.program_id, c.double_serves) for c in counts] == [(MEAL, 1)]
 
     assert len(_accepted(database_url, one.member_ref)) == 2  # both recorded, none lost
     with psycopg.connect(database_url) as conn:
