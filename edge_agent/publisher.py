@@ -233,10 +233,14 @@ class Publisher:
         holds while it writes a backlog batch, and the event loop must not wait for them.
         """
         client = self._client_ref
-        if client is not None:
+        if client is None:
+            return
+        try:
             self._sharing.submit(
                 client.publish, self._agent.peers.topic, payload, QOS_AT_LEAST_ONCE
             )
+        except RuntimeError:  # the publisher has stopped: the serve is recorded, not shared
+            _LOG.warning("peer sharing stopped; a serve was not shared")
 
     def payload(self, rows: list[OutboxRow]) -> str:
         """The AttendanceBatch document of stored events, sent now (events not re-validated)."""
