@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.auth import (
+    BRIDGE_PREFIX,
     INGEST_USER,
     DeviceIdentity,
     acl_text,
+    bridge_username,
     new_password,
     password_users,
     remove_device_acl,
@@ -126,8 +128,16 @@ class BrokerDir:
         return password_users(self.password_file.read_text())
 
     def devices(self) -> list[DeviceIdentity]:
-        """Device accounts (every user but the ingest), in file order."""
-        return [DeviceIdentity.parse(u) for u in self.users() if u != INGEST_USER]
+        """Device accounts (every user but the ingest and the bridges), in file order."""
+        return [
+            DeviceIdentity.parse(u)
+            for u in self.users()
+            if u != INGEST_USER and not u.startswith(BRIDGE_PREFIX)
+        ]
+
+    def bridges(self) -> list[str]:
+        """Facilities whose center broker has a bridge account here, in file order."""
+        return [u.removeprefix(BRIDGE_PREFIX) for u in self.users() if u.startswith(BRIDGE_PREFIX)]
 
     # -- writing ------------------------------------------------------------------------
 
@@ -139,8 +149,11 @@ class BrokerDir:
         """The ACL file: read by the broker's account; it holds no secret."""
         write_file(self.acl_file, text, mode=0o640, owner=self.account)
 
-    def ensure_users(self, devices: list[DeviceIdentity]) -> dict[str, str]:
-        """Give the ingest and `devices` accounts when missing; returns only the new passwords.
+    def ensure_users(
+        self, devices: list[DeviceIdentity], *, bridges: list[str] | None = None
+    ) -> dict[str, str]:
+        """Give the ingest, `devices` and center `bridges` (facility ids) accounts when missing;
+        returns only the new passwords.
 
         Existing accounts keep their passwords: re-running `welfare broker config` with one
         more device provisions that one device, nobody else.
@@ -148,15 +161,15 @@ class BrokerDir:
         text = self.password_file.read_text() if self.password_file.exists() else ""
         known = set(password_users(text))
         created: dict[str, str] = {}
-        for user in [INGEST_USER, *(d.username for d in devices)]:
+        bridge_users = [bridge_username(f) for f in bridges or []]
+        for user in [INGEST_USER, *(d.username for d in devices), *bridge_users]:
             if user not in known:
                 created[user] = new_password()
                 text = set_password(text, user, created[user])
                 known.add(user)
         if created or not self.password_file.exists():
             self._write_passwd(text)
-        everyone = self.devices()
-        acl = acl_text(everyone)
+        acl = acl_text(self.devices(), bridges=self.bridges())
         if not self.acl_file.exists() or self.acl_file.read_text() != acl:
             self._write_acl(acl)
         return created

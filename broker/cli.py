@@ -10,7 +10,7 @@ from pathlib import Path
 from broker.auth import DeviceIdentity
 from broker.brokerdir import Account, BrokerDir, own, write_file
 from broker.examples import examples
-from broker.mosquitto import render_config
+from broker.mosquitto import bridge_lines, render_config
 from broker.tls import TlsFiles, ensure_tls
 
 
@@ -58,6 +58,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     config.add_argument("--no-tls", action="store_true", help="plain MQTT only (not advised)")
     config.add_argument("--user", default="mosquitto", help="account the broker runs as")
+    # The city's broker: an account for each center broker that bridges in.
+    config.add_argument(
+        "--bridge",
+        action="append",
+        default=[],
+        metavar="FACILITY",
+        help="city broker: give FACILITY's center broker a bridge account (repeatable)",
+    )
+    # A center broker (docs/kiosk.md, "The center broker"): its kiosks, and its bridge out.
+    config.add_argument(
+        "--bridge-to",
+        metavar="HOST:PORT",
+        help="center broker: bridge to the city's broker (TLS port); needs --facility",
+    )
+    config.add_argument("--facility", help="center broker: the facility it serves")
+    config.add_argument(
+        "--bridge-password-file",
+        type=Path,
+        help="file holding the bridge account's password (printed by the city's --bridge)",
+    )
+    config.add_argument("--bridge-ca", type=Path, help="the city broker's CA certificate")
     config.set_defaults(handler=_config)
     tls = cmds.add_parser("tls", help="make the broker's CA and server certificate")
     tls.add_argument("--out", type=Path, required=True, help="directory (e.g. OUT/tls)")
@@ -109,6 +130,11 @@ def _config(args: argparse.Namespace) -> int:
     if not args.no_tls:
         tls = make_tls(out / "tls", hosts=args.tls_host or _default_hosts(), account=account)
     bind = args.bind or ("0.0.0.0" if args.no_tls else "127.0.0.1")  # noqa: S104
+    try:
+        bridge = _bridge(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     text = render_config(
         port=args.port or None,
         bind=bind,
@@ -118,15 +144,37 @@ def _config(args: argparse.Namespace) -> int:
         tls=tls,
         tls_port=args.tls_port,
         tls_bind=args.tls_bind,
+        bridge=bridge,
     )
-    # Read by root before the broker drops to its account: not secret, root's.
-    write_file(out / "mosquitto.conf", text, mode=0o644, owner=None)
-    created = BrokerDir.open(out).ensure_users(devices)
+    # Read by root before the broker drops to its account: root's; secret with a bridge in it.
+    write_file(out / "mosquitto.conf", text, mode=0o600 if bridge else 0o644, owner=None)
+    created = BrokerDir.open(out).ensure_users(devices, bridges=args.bridge)
     for user, password in created.items():
         print(f"{user}\t{password}")
     if not created:
         print("no new accounts: existing passwords kept", file=sys.stderr)
     return 0
+
+
+def _bridge(args: argparse.Namespace) -> str | None:
+    """The bridge section of a center broker, or None; ValueError names what is missing."""
+    if args.bridge_to is None:
+        return None
+    host, sep, port = str(args.bridge_to).rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--bridge-to must be HOST:PORT, not {args.bridge_to!r}")
+    if not args.facility or args.bridge_password_file is None:
+        raise ValueError("--bridge-to needs --facility and --bridge-password-file")
+    password = args.bridge_password_file.read_text().strip()
+    if not password:
+        raise ValueError(f"{args.bridge_password_file} is empty")
+    return bridge_lines(
+        facility_id=args.facility,
+        host=host,
+        port=int(port),
+        password=password,
+        ca_file=args.bridge_ca,
+    )
 
 
 def _example(_args: argparse.Namespace) -> int:

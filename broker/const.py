@@ -10,8 +10,12 @@ TOPIC_ROOT: Final = "welfare/v1"
 ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 # Member references (and visitor and contact codes, which stand where a member would).
 MEMBER_REF_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
-# A personal ID code issued to a one-off visitor: V-<facility>-<yyyymmdd>-<nnnn>.
-VISITOR_CODE_PATTERN: Final = r"^V-[A-Za-z0-9]{1,32}-[0-9]{8}-[0-9]{4}$"
+# A personal ID code issued to a one-off visitor: V-<facility>-<device>-<yyyymmdd>-<nnnn>, unique
+# across the city because each device numbers its own (contract 1.5); V-<facility>-<yyyymmdd>-
+# <nnnn>, without the device, is what kiosks issued before and still valid.
+VISITOR_CODE_PATTERN: Final = (
+    r"^V-[A-Za-z0-9]{1,32}(-[A-Za-z0-9][A-Za-z0-9_-]{0,31})?-[0-9]{8}-[0-9]{4}$"
+)
 MAX_BATCH_EVENTS: Final = 500
 # The ingest refuses anything larger before parsing it (a batch of 500 events is ~150 kB).
 MAX_PAYLOAD_BYTES: Final = 256 * 1024

@@ -13,6 +13,7 @@ from broker.models import (
     DeviceHealth,
     DevicePresence,
     IngestAck,
+    PeerServe,
     ProgramSession,
     ReaderState,
     RejectedEvent,
@@ -130,6 +131,16 @@ def examples() -> dict[str, tuple[str, str]]:
         config_version=config.version,
         key_ids=[key_id(EXAMPLE_KEY)],
     )
+    peer = PeerServe(
+        facility_id=FACILITY,
+        device_id=DEVICE,
+        event_id=event.event_id,
+        program_id="B-MEAL",
+        member_ref="B-M00042",
+        service_date=event.service_date,
+        ticket_no=event.ticket_no,
+        sitting=time(11, 30),
+    )
     return {
         "attendance": (
             topic(FACILITY, DEVICE, Channel.ATTENDANCE),
@@ -161,6 +172,7 @@ def examples() -> dict[str, tuple[str, str]]:
             config.model_dump_json(exclude_none=True),
         ),
         "sync": (topic(FACILITY, DEVICE, Channel.SYNC), sync.model_dump_json(exclude_none=True)),
+        "peer": (topic(FACILITY, DEVICE, Channel.PEER), peer.model_dump_json(exclude_none=True)),
     }
 
 

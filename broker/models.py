@@ -65,6 +65,8 @@ class AttendanceEvent(_Message):
     visitor: VisitorInfo | None = Field(
         default=None, description="Set for a one-off visitor registered by staff."
     )
+    # Contract 1.5: why staff let a member in despite the rule (e.g. already served).
+    override_reason: str | None = Field(default=None, min_length=1, max_length=80)
 
     @field_validator("occurred_at")
     @classmethod
@@ -176,6 +178,8 @@ class DeviceHealth(_Message):
         ge=0,
         description="Days of offline taps the free disk (above the reserve) holds at a busy day.",
     )
+    # Contract 1.5: seats left in each meal sitting on now (the hall's serves counted).
+    seats_left: dict[EntityId, int] | None = None
 
 
 class DevicePresence(_Message):
@@ -356,6 +360,20 @@ class WrappedKey(_Message):
     ciphertext: str = Field(min_length=16, max_length=200, description="Base64.")
 
 
+class TicketNumbering(_Message):
+    """How one kiosk numbers the tickets of a sitting so the hall's kiosks never repeat one
+    without asking the center: first, first+step, first+2*step, … The center gives each kiosk
+    of a facility its own `first` (1..n) and `step` n (an interleaved sequence), or a block
+    (first 1, 501, …; step 1)."""
+
+    first: int = Field(default=1, ge=1, le=99_999)
+    step: int = Field(default=1, ge=1, le=1000)
+
+    def number(self, nth: int) -> int:
+        """The `nth` (1-based) ticket this kiosk issues in a sitting."""
+        return self.first + self.step * (nth - 1)
+
+
 class DeviceConfig(_Message):
     """Payload on .../config (retained): settings of one kiosk."""
 
@@ -388,6 +406,11 @@ class DeviceConfig(_Message):
             raise ValueError("replay_id and replay_since go together")
         return self
 
+    # Contract 1.5: this kiosk's ticket numbers within a sitting (unset: 1, 2, 3, …).
+    tickets: TicketNumbering | None = None
+    # Contract 1.5: the program one-off visitors registered here count under.
+    visitor_program_id: EntityId | None = None
+
 
 class SyncRequest(_Message):
     """Payload on .../sync: what a device holds; the center answers when it is behind."""
@@ -402,6 +425,22 @@ class SyncRequest(_Message):
     config_version: str | None = Field(default=None, max_length=64)
     key_ids: KeyIds = Field(default_factory=list, max_length=8)
     detail: str | None = Field(default=None, max_length=200)
+
+
+class PeerServe(_Message):
+    """Payload on .../peer: a kiosk served (or checked in) a member; the facility's other kiosks
+    enter it in their served log, so one member gets one meal per sitting whichever kiosk
+    they tap. No time in it decides anything: kiosk clocks need not agree."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    facility_id: EntityId
+    device_id: EntityId
+    event_id: UUID
+    program_id: EntityId
+    member_ref: MemberRef
+    service_date: date
+    ticket_no: int | None = Field(default=None, ge=1, le=99_999)
+    sitting: time | None = Field(default=None, description="Start of the sitting (local time).")
 
 
 DOWNSTREAM_MODELS: dict[str, type[_Message]] = {

@@ -21,6 +21,9 @@ class Channel(StrEnum):
     ACK = "ack"  # center -> device, QoS 1: event ids whose rows are committed
     ROSTER = "roster"  # center -> device, QoS 1: a whole roster or a delta (docs/contract.md)
     CONFIG = "config"  # center -> device, QoS 1, retained
+    # device -> the other devices of its facility, QoS 1, on the center broker only (never
+    # bridged to the city): what a kiosk served, so the hall decides as one (docs/kiosk.md).
+    PEER = "peer"
 
 
 UPSTREAM = (Channel.ATTENDANCE, Channel.HEALTH, Channel.PRESENCE, Channel.SYNC)
@@ -72,3 +75,9 @@ def ingest_subscription(channel: Channel, *, shared: bool = True) -> str:
     """Subscription filter of the ingest for one upstream channel (an MQTT v5 shared one)."""
     filt = f"{TOPIC_ROOT}/+/+/{channel.value}"
     return f"$share/{INGEST_SHARE_GROUP}/{filt}" if shared else filt
+
+
+def peer_subscription(facility_id: str) -> str:
+    """Subscription filter of a kiosk for its facility's peer messages (its own included)."""
+    validate_id(facility_id, what="facility")
+    return f"{TOPIC_ROOT}/{facility_id}/+/{Channel.PEER.value}"

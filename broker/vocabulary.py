@@ -47,6 +47,7 @@ class Outcome(StrEnum):
     INACTIVE_MEMBER = "inactive_member"
     NOT_ENROLLED = "not_enrolled"
     NO_SERVICE = "no_service"
+    SITTING_FULL = "sitting_full"  # the sitting's seats are taken; a ticket for the next offered
 
 
 class ProgramKind(StrEnum):

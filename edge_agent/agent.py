@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from zoneinfo import ZoneInfo
 
 from broker.config import key_bytes
-from broker.const import SOFTWARE_VERSION
+from broker.const import SOFTWARE_VERSION, VISITOR_CODE_PATTERN
 from broker.hashing import credential_hash
 from broker.ids import uuid7
 from broker.models import (
@@ -30,19 +33,37 @@ from broker.models import (
 from broker.vocabulary import Gender, Method, NameDisplay, Outcome, ProgramKind
 from edge_agent.config import EdgeSettings
 from edge_agent.const import BUSY_DAY_EVENTS, EVENT_BYTES
-from edge_agent.decision import eligible_programs, is_active, sessions_on_now
+from edge_agent.decision import day_sittings, eligible_programs, is_active, sessions_on_now
 from edge_agent.health import ClockEstimator, cpu_temperature, disk_space
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.models import ProgramChoice, TapResult
+from edge_agent.peers import PeerSharing
 from edge_agent.store import EdgeStore, StorageFull
 
 if TYPE_CHECKING:
     from edge_agent.publisher import Publisher
 
 _LOG = logging.getLogger(__name__)
+MAX_REF_CHARS = 64  # broker.const.MEMBER_REF_PATTERN: a visitor code stands where a member would
 
 Clock = Callable[[], datetime]
 TapListener = Callable[[TapResult], None]
+
+
+VISITOR_CODE = re.compile(VISITOR_CODE_PATTERN)
+
+
+def visitor_code(facility_id: str, device_id: str, day: date, number: int) -> str:
+    """A visitor's personal ID code, unique in the city: the device numbers its own.
+
+    A member reference holds 64 characters at most: a device id too long for that stands in
+    the code as a short hash of itself (still one device, one tag).
+    """
+    code = f"V-{facility_id}-{device_id}-{day:%Y%m%d}-{number:04d}"
+    if len(code) <= MAX_REF_CHARS:
+        return code
+    tag = hashlib.sha256(device_id.encode()).hexdigest()[:8]
+    return f"V-{facility_id}-{tag}-{day:%Y%m%d}-{number:04d}"
 
 
 def utc_now() -> datetime:
@@ -81,6 +102,8 @@ class EdgeAgent:
         # template did not open (dropped, reported in the heartbeat); None while face is off.
         self.face_templates: int | None = None
         self.face_unreadable: list[str] = []
+        self.peers = PeerSharing(self)
+        self._visitor_listeners: list[Callable[[VisitorInfo], None]] = []
 
     @property
     def store(self) -> EdgeStore:
@@ -120,6 +143,10 @@ class EdgeAgent:
     def add_listener(self, listener: TapListener) -> None:
         """Call `listener` with every tap result (UI, buzzer, printer)."""
         self._listeners.append(listener)
+
+    def add_visitor_listener(self, listener: Callable[[VisitorInfo], None]) -> None:
+        """Call `listener` with every visitor registered here (the printer prints the slip)."""
+        self._visitor_listeners.append(listener)
 
     def remove_listener(self, listener: TapListener) -> None:
         """Stop calling `listener`."""
@@ -188,6 +215,8 @@ class EdgeAgent:
 
     async def tap(self, credential: str, *, method: Method = Method.CARD) -> TapResult:
         """Decide on a card/NFC read locally and commit the event before answering."""
+        if VISITOR_CODE.match(credential):  # a visitor's slip under the scanner
+            return await self.visitor_returns(credential, method=method)
         with self.metrics.tap_seconds.time():
             member = None
             # During a key rotation the roster carries hashes under the old and the new key.
@@ -252,6 +281,58 @@ class EdgeAgent:
             return result
         return await self._check_in(member, eligible[0], method=method, override=False)
 
+    async def _sitting(
+        self, program_id: str, *, starts: clock_time | None = None
+    ) -> ProgramSession:
+        """The program as held today: the sitting on now (or starting at `starts`)."""
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        if starts is None:
+            on = [p for p in sessions_on_now(programs, sittings, now) if p.program_id == program_id]
+        else:
+            on = [s for s in day_sittings(programs, sittings, now) if s.program_id == program_id]
+            on = [s for s in on if s.starts == starts]
+        if on:
+            return on[0]
+        found = [p for p in programs if p.program_id == program_id]
+        if not found:
+            raise LookupError(f"program {program_id!r} is not served by this kiosk")
+        return found[0]
+
+    async def _next_sitting(self, program: ProgramSession) -> clock_time | None:
+        """The start of the program's next sitting today, after `program`'s."""
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        later = [
+            s.starts
+            for s in day_sittings(programs, sittings, now)
+            if s.program_id == program.program_id and s.starts > program.starts
+        ]
+        return min(later) if later else None
+
+    async def take_next_sitting(
+        self, member_ref: str, program_id: str, starts: clock_time, *, method: Method = Method.CARD
+    ) -> TapResult:
+        """The member takes a ticket for a later sitting today (theirs was full)."""
+        member = await self.store.member(member_ref)
+        if member is None:
+            raise LookupError(f"member {member_ref!r} is not on this kiosk's roster")
+        sitting = await self._sitting(program_id, starts=starts)
+        return await self._check_in(member, sitting, method=method, override=False)
+
+    async def seats_left(self) -> dict[str, int]:
+        """Seats left in each sitting on now that has a capacity (the hall's serves counted)."""
+        now = self.local_now()
+        programs, sittings = await self.store.schedule(now.date())
+        left: dict[str, int] = {}
+        for program in sessions_on_now(programs, sittings, now):
+            if program.capacity is not None and program.kind is ProgramKind.MEAL:
+                served = await self.store.served_in_sitting(
+                    program.program_id, now.date(), f"{program.starts:%H:%M}"
+                )
+                left[program.program_id] = max(program.capacity - served, 0)
+        return left
+
     async def check_in(
         self,
         member_ref: str,
@@ -259,22 +340,30 @@ class EdgeAgent:
         *,
         method: Method = Method.CARD,
         override: bool = False,
+        reason: str | None = None,
     ) -> TapResult:
-        """Check a member into a chosen program (after a choice, or a staff override)."""
+        """Check a member into a chosen program (after a choice, or a staff override, which
+        needs the staff's reason: it is recorded with the event)."""
+        if override and not (reason and reason.strip()):
+            raise ValueError("an override needs a reason")
         member = await self.store.member(member_ref)
-        programs = {p.program_id: p for p in await self.store.programs()}
         if member is None:
             raise LookupError(f"member {member_ref!r} is not on this kiosk's roster")
-        if program_id not in programs:
-            raise LookupError(f"program {program_id!r} is not served by this kiosk")
+        program = await self._sitting(program_id)
         if not override and not is_active(member):
-            return await self._record_refusal(
-                Outcome.INACTIVE_MEMBER, method, programs[program_id], member
-            )
-        return await self._check_in(member, programs[program_id], method=method, override=override)
+            return await self._record_refusal(Outcome.INACTIVE_MEMBER, method, program, member)
+        return await self._check_in(
+            member, program, method=method, override=override, reason=reason
+        )
 
     async def _check_in(
-        self, member: RosterMember, program: ProgramSession, *, method: Method, override: bool
+        self,
+        member: RosterMember,
+        program: ProgramSession,
+        *,
+        method: Method,
+        override: bool,
+        reason: str | None = None,
     ) -> TapResult:
         """Commit the check-in (or the 'already served' refusal) and tell the views."""
         at = self.clock()
@@ -292,6 +381,7 @@ class EdgeAgent:
                 outcome=outcome,
                 ticket_no=ticket,
                 roster_version=version,
+                override_reason=reason.strip() if override and reason else None,
             )
 
         event = await self.store.check_in(
@@ -301,8 +391,16 @@ class EdgeAgent:
             numbered=program.kind is ProgramKind.MEAL,
             override=override,
             build=build,
+            sitting=f"{program.starts:%H:%M}",
+            # Seats per sitting are the meal hall's; a class's capacity is its enrolment limit.
+            capacity=program.capacity if program.kind is ProgramKind.MEAL else None,
+            numbering=self._config.tickets if self._config else None,
         )
         self.publisher_wake.set()
+        shared = self.peers.message(event, sitting=program.starts)
+        if self.publisher is not None and shared is not None:
+            self.publisher.share(shared)  # to a thread of its own: the answer never waits
+        full = event.outcome is Outcome.SITTING_FULL
         result = TapResult(
             outcome=event.outcome,
             method=method,
@@ -313,6 +411,8 @@ class EdgeAgent:
             program_name=program.name,
             program_kind=program.kind,
             ticket_no=event.ticket_no,
+            sitting=program.starts,
+            next_sitting=await self._next_sitting(program) if full else None,
         )
         self._notify(result)
         return result
@@ -380,8 +480,12 @@ class EdgeAgent:
         at = self.clock()
         day = at.astimezone(self._tz).date()
         number = await self.store.next_counter(f"visitor:{day.isoformat()}")
+        if program_id is None and self._config is not None:
+            program_id = self._config.visitor_program_id
         info = VisitorInfo(
-            visitor_code=f"V-{self.settings.facility_id}-{day:%Y%m%d}-{number:04d}",
+            visitor_code=visitor_code(
+                self.settings.facility_id, self.settings.device_id, day, number
+            ),
             gender=gender,
             age_band=age_band,
             neighbourhood=neighbourhood,
@@ -400,7 +504,42 @@ class EdgeAgent:
         )
         await self.store.put(event)
         self.publisher_wake.set()
+        for listener in list(self._visitor_listeners):
+            try:
+                listener(info)
+            except Exception:
+                _LOG.exception("visitor listener %r failed", listener)
         return info
+
+    async def visitor_returns(self, code: str, *, method: Method = Method.CARD) -> TapResult:
+        """A returning visitor shows the code printed on their slip (scanned, or typed by staff):
+        the visit is recorded under the same code and the facility's visitor program."""
+        if not VISITOR_CODE.match(code):
+            raise ValueError(f"{code!r} is not a visitor code")
+        at = self.clock()
+        program_id = self._config.visitor_program_id if self._config else None
+        event = AttendanceEvent(
+            event_id=uuid7(at),
+            occurred_at=at,
+            service_date=at.astimezone(self._tz).date(),
+            program_id=program_id,
+            member_ref=code,
+            method=method,
+            outcome=Outcome.ACCEPTED if program_id else Outcome.NOT_ENROLLED,
+            roster_version=await self.store.roster_version(),
+        )
+        await self.store.put(event)
+        self.publisher_wake.set()
+        result = TapResult(
+            outcome=event.outcome,
+            method=method,
+            event_id=event.event_id,
+            member_ref=code,
+            display_name="방문객",
+            program_id=program_id,
+        )
+        self._notify(result)
+        return result
 
     # -- health -------------------------------------------------------------------------
 
@@ -439,4 +578,5 @@ class EdgeAgent:
             cpu_temp_c=cpu_temperature(),
             face_templates=self.face_templates,
             face_unreadable=self.face_unreadable[:100] or None,
+            seats_left=await self.seats_left() or None,
         )

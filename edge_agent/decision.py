@@ -45,6 +45,32 @@ def sessions_on_now(
     return list(on.values())
 
 
+def day_sittings(
+    programs: list[ProgramSession], sittings: list[Sitting] | None, local_now: datetime
+) -> list[ProgramSession]:
+    """Every sitting of the day (by the day's sittings when the roster has them, else weekly),
+    each as its program with that sitting's times, place and capacity, in order of start."""
+    weekday = local_now.isoweekday()
+    if sittings is None:
+        found = [p for p in programs if weekday in p.weekdays]
+    else:
+        described = {p.program_id: p for p in programs}
+        found = [
+            described[s.program_id].model_copy(
+                update={
+                    "weekdays": [weekday],
+                    "starts": s.starts,
+                    "ends": s.ends,
+                    "place": s.place,
+                    "capacity": s.capacity,
+                }
+            )
+            for s in sittings
+            if s.program_id in described
+        ]
+    return sorted(found, key=lambda p: p.starts)
+
+
 def is_active(member: RosterMember) -> bool:
     """Only active members may check in; moved-out or deceased ones go to staff."""
     return member.status is MemberStatus.ACTIVE

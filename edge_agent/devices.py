@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from broker.hashing import normalize_credential
-from broker.models import ReaderState
+from broker.models import ReaderState, VisitorInfo
 from broker.vocabulary import Method, Outcome, ProgramKind
 from edge_agent.models import TapResult
 from hardware.config import HardwareSettings
 from hardware.debounce import Debouncer
 from hardware.feedback import Signal, SignalKind
-from hardware.printer import MealTicket, TicketPrinter
+from hardware.printer import MealTicket, TicketPrinter, VisitorSlip
 from hardware.readers import CredentialReader, run_readers
 
 if TYPE_CHECKING:
@@ -133,12 +133,24 @@ class TicketOnTap:
         self.pending.add(future)
         future.add_done_callback(self.pending.discard)
 
-    def _print(self, ticket: MealTicket) -> None:
-        """Print one ticket; a failure is logged and shown in health, never raised."""
+    def visitor(self, info: VisitorInfo) -> None:
+        """Queue a new visitor's slip: the code as text and barcode, for their next visit."""
+        slip = VisitorSlip(
+            info.visitor_code, self.agent.settings.facility_name, self.agent.local_now()
+        )
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._print, slip)
+        self.pending.add(future)
+        future.add_done_callback(self.pending.discard)
+
+    def _print(self, document: MealTicket | VisitorSlip) -> None:
+        """Print one ticket or slip; a failure is logged and shown in health, never raised."""
         try:
-            self.printer.print_meal_ticket(ticket)
+            if isinstance(document, MealTicket):
+                self.printer.print_meal_ticket(document)
+            else:
+                self.printer.print_visitor_slip(document)
         except Exception:
-            _LOG.exception("ticket %d could not be printed", ticket.number)
+            _LOG.exception("%r could not be printed", document)
         self.agent.set_reader_state(self.name, self.printer.state())
 
     async def drain(self) -> None:
@@ -205,7 +217,9 @@ async def run_hardware(agent: EdgeAgent, settings: HardwareSettings) -> None:
     agent.set_reader_state("buzzer", signal.state())
     printer = build_printer(settings)
     if printer is not None:
-        agent.add_listener(TicketOnTap(agent, printer))
+        on_tap = TicketOnTap(agent, printer)
+        agent.add_listener(on_tap)
+        agent.add_visitor_listener(on_tap.visitor)
         agent.set_reader_state("printer", printer.state())
     hub = ReaderHub(agent, debounce=Debouncer(settings.debounce_s))
     readers = build_readers(settings)

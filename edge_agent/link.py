@@ -9,8 +9,10 @@ Protocol, one JSON object per line in each direction:
 - view -> agent: ``{"id": 7, "op": "<op>", ...arguments}`` with op one of
   ``subscribe``, ``status``, ``tap`` (simulated reader: ``credential``, ``method``),
   ``choose`` (``member_ref``, ``program_id``, ``method``), ``override`` (``member_ref``,
-  ``program_id``), ``register_visitor`` (``gender``, ``age_band``, ``neighbourhood``,
-  ``purpose``), ``counts`` and ``face_answer`` (``token``, ``yes``).
+  ``program_id``, ``reason``: required), ``next_sitting`` (``member_ref``, ``program_id``,
+  ``starts``, ``method``: a full sitting's offered ticket for a later one),
+  ``register_visitor`` (``gender``, ``age_band``, ``neighbourhood``, ``purpose``), ``counts``
+  and ``face_answer`` (``token``, ``yes``).
 - agent -> view: a reply ``{"id": 7, "ok": true, "result": ...}`` or
   ``{"id": 7, "ok": false, "error": "..."}``; after ``subscribe``, pushes
   ``{"event": "tap", "result": {...}}`` for every tap result and
@@ -32,8 +34,10 @@ import json
 import logging
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -78,6 +82,8 @@ def tap_result_to_json(result: TapResult) -> dict[str, Any]:
             {"program_id": c.program_id, "name": c.name, "place": c.place} for c in result.choices
         ],
         "problem": result.problem,
+        "sitting": result.sitting.isoformat("minutes") if result.sitting else None,
+        "next_sitting": result.next_sitting.isoformat("minutes") if result.next_sitting else None,
     }
 
 
@@ -98,6 +104,8 @@ def tap_result_from_json(data: dict[str, Any]) -> TapResult:
             for c in data.get("choices", [])
         ),
         problem=data.get("problem"),
+        sitting=time.fromisoformat(data["sitting"]) if data.get("sitting") else None,
+        next_sitting=time.fromisoformat(data["next_sitting"]) if data.get("next_sitting") else None,
     )
 
 
@@ -157,11 +165,14 @@ class LinkStatus:
 
 @dataclass(frozen=True, slots=True)
 class ProgramCount:
-    """Accepted check-ins of one program today."""
+    """Accepted check-ins of one program today (the hall's, peers' serves included)."""
 
     program_id: str
     name: str
     count: int
+    seats_left: int | None = None  # a meal sitting on now with a capacity
+    # Members served here and at another kiosk while the two could not talk (flagged for staff).
+    double_serves: int = 0
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -359,6 +370,15 @@ class LinkServer:
                 str(request["program_id"]),
                 method=Method.STAFF,
                 override=True,
+                reason=str(request.get("reason") or ""),
+            )
+            return tap_result_to_json(result)
+        if op == "next_sitting":
+            result = await agent.take_next_sitting(
+                str(request["member_ref"]),
+                str(request["program_id"]),
+                time.fromisoformat(str(request["starts"])),
+                method=Method(request.get("method", Method.CARD.value)),
             )
             return tap_result_to_json(result)
         if op == "register_visitor":
@@ -373,10 +393,18 @@ class LinkServer:
             day = agent.local_now().date()
             counts = await agent.store.served_count(day)
             names = {p.program_id: p.name for p in await agent.store.programs()}
+            left = await agent.seats_left()
+            doubles = Counter(pid for _m, pid, _d in await agent.store.served_conflicts(day))
             return {
                 "date": day.isoformat(),
                 "programs": [
-                    {"program_id": pid, "name": names.get(pid, pid), "count": counts.get(pid, 0)}
+                    {
+                        "program_id": pid,
+                        "name": names.get(pid, pid),
+                        "count": counts.get(pid, 0),
+                        "seats_left": left.get(pid),
+                        "double_serves": doubles.get(pid, 0),
+                    }
                     for pid in sorted(set(names) | set(counts))
                 ],
             }
@@ -520,10 +548,26 @@ class LinkClient:
         )
         return tap_result_from_json(data)
 
-    async def override(self, member_ref: str, program_id: str) -> TapResult:
-        """Staff let a member in despite the rule (already served, inactive)."""
+    async def override(self, member_ref: str, program_id: str, reason: str) -> TapResult:
+        """Staff let a member in despite the rule (already served, inactive), saying why."""
         return tap_result_from_json(
-            await self.request("override", member_ref=member_ref, program_id=program_id)
+            await self.request(
+                "override", member_ref=member_ref, program_id=program_id, reason=reason
+            )
+        )
+
+    async def next_sitting(
+        self, member_ref: str, program_id: str, starts: time, *, method: Method
+    ) -> TapResult:
+        """The member takes the offered ticket for a later sitting (theirs was full)."""
+        return tap_result_from_json(
+            await self.request(
+                "next_sitting",
+                member_ref=member_ref,
+                program_id=program_id,
+                starts=starts.isoformat("minutes"),
+                method=method.value,
+            )
         )
 
     async def register_visitor(
@@ -543,7 +587,14 @@ class LinkClient:
         """Today's date and accepted check-ins per program."""
         data = await self.request("counts")
         return data["date"], [
-            ProgramCount(p["program_id"], p["name"], int(p["count"])) for p in data["programs"]
+            ProgramCount(
+                p["program_id"],
+                p["name"],
+                int(p["count"]),
+                p.get("seats_left"),
+                int(p.get("double_serves", 0)),
+            )
+            for p in data["programs"]
         ]
 
     async def face_answer(self, token: str, *, yes: bool) -> bool:

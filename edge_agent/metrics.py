@@ -58,6 +58,18 @@ class EdgeMetrics:
             "1 while the agent is connected to the broker",
             registry=self.registry,
         )
+        self.peer_applied = Counter(
+            "welfare_edge_peer_serves",
+            "Serves of the hall's other kiosks received: applied, known, conflict (served twice)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.peer_ignored = Counter(
+            "welfare_edge_peer_ignored",
+            "Peer messages ignored: invalid, other_facility, wrong_device",
+            ["reason"],
+            registry=self.registry,
+        )
         self.clock_offset = Gauge(
             "welfare_edge_clock_offset_seconds",
             "Device clock minus the center's, from ack round trips (NaN before the first)",

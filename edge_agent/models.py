@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import time
 from uuid import UUID
 
 from broker.vocabulary import Method, Outcome, ProgramKind
@@ -38,6 +39,9 @@ class TapResult:
     # Set when nothing could be recorded (the device's storage is full): the tap is refused
     # with this message, never silently dropped (docs/contract.md, the device's disk).
     problem: str | None = None
+    sitting: time | None = None  # start of the sitting served (or found full)
+    # A full sitting: the start of the program's next sitting today, offered instead.
+    next_sitting: time | None = None
 
     def __post_init__(self) -> None:
         """Undecided means classes to choose from, or a problem that kept it from being kept."""

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
 from broker.const import QOS_AT_LEAST_ONCE
@@ -61,6 +63,10 @@ class Publisher:
         self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=1000)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent_messages = 0
+        self._sharing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peer-share")
+        self._peer_mid: int | None = None
+        # Set once the broker confirmed the subscription to the hall's peer messages.
+        self.peers_heard = asyncio.Event()
 
     def _client(self) -> mqtt.Client:
         """A paho client with a persistent session named after the device."""
@@ -89,6 +95,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     async def run(self) -> None:
@@ -113,6 +120,7 @@ class Publisher:
                 tg.create_task(self._report_health(client))
                 tg.create_task(self.sync.run(self._connected))
         finally:
+            self._sharing.shutdown(wait=True)  # serves decided before the stop still go out
             await self._say_goodbye(client)
             client.disconnect()
             client.loop_stop()
@@ -149,6 +157,11 @@ class Publisher:
             _LOG.warning("broker refused %s: %s", self._device, reason)
             return
         client.subscribe([(t, QOS_AT_LEAST_ONCE) for t in self._downstream])
+        # The hall's other kiosks (no-local: our own serves are not echoed back).
+        _rc, self._peer_mid = client.subscribe(
+            self._agent.peers.subscription,
+            options=SubscribeOptions(qos=QOS_AT_LEAST_ONCE, noLocal=True),
+        )
         client.publish(
             self._presence_topic,
             self._presence("online", "connected"),
@@ -162,6 +175,11 @@ class Publisher:
     ) -> None:
         """Pause the drain; paho reconnects with backoff by itself."""
         self._call(self._set_connected, False)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        """The broker confirmed a subscription: the peer one means the hall is heard."""
+        if mid == self._peer_mid:
+            self._call(self.peers_heard.set)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         """Hand a downstream message to the asyncio side."""
@@ -191,6 +209,7 @@ class Publisher:
         else:
             self._agent.online_since = None
             self._connected.clear()
+            self.peers_heard.clear()
 
     def _enqueue(self, topic_name: str, payload: bytes) -> None:
         """Queue a downstream message; drop with a log if the agent is overwhelmed."""
@@ -205,6 +224,22 @@ class Publisher:
         """Publish a SyncRequest (QoS 1); a disconnected client keeps it for the reconnect."""
         if self._client_ref is not None:
             self._client_ref.publish(self._sync_topic, payload, qos=QOS_AT_LEAST_ONCE)
+
+    def share(self, payload: str) -> None:
+        """Tell the hall's other kiosks of a serve (QoS 1; queued by paho while disconnected).
+
+        Handed to a thread of its own, in order: paho's publish takes locks its network thread
+        holds while it writes a backlog batch, and the event loop must not wait for them.
+        """
+        client = self._client_ref
+        if client is None:
+            return
+        try:
+            self._sharing.submit(
+                client.publish, self._agent.peers.topic, payload, QOS_AT_LEAST_ONCE
+            )
+        except RuntimeError:  # the publisher has stopped: the serve is recorded, not shared
+            _LOG.warning("peer sharing stopped; a serve was not shared")
 
     def payload(self, rows: list[OutboxRow]) -> str:
         """The AttendanceBatch document of stored events, sent now (events not re-validated)."""
@@ -253,6 +288,13 @@ class Publisher:
         while True:
             topic_name, payload = await self._incoming.get()
             channel = self._downstream.get(topic_name)
+            if channel is None and self._agent.peers.is_peer_topic(topic_name):
+                try:
+                    await self._agent.peers.receive(topic_name, payload)
+                except Exception:
+                    # A peer's serve that cannot be applied must not stop the publisher.
+                    _LOG.exception("peer message on %s not applied", topic_name)
+                continue
             try:
                 if channel is Channel.ACK:
                     ack = IngestAck.model_validate_json(payload)

@@ -17,7 +17,15 @@ from uuid import UUID
 
 import aiosqlite
 
-from broker.models import AttendanceEvent, DeviceConfig, ProgramSession, Roster, RosterMember
+from broker.models import (
+    AttendanceEvent,
+    DeviceConfig,
+    PeerServe,
+    ProgramSession,
+    Roster,
+    RosterMember,
+    TicketNumbering,
+)
 from broker.vocabulary import Outcome
 from edge_agent.models import OutboxRow, OutboxStats, ParkedEvent
 from edge_agent.roster_store import RosterTables, migrate_roster_tables
@@ -41,7 +49,19 @@ CREATE TABLE IF NOT EXISTS served (
     service_date TEXT NOT NULL,
     event_id     TEXT NOT NULL,
     ticket_no    INTEGER,
+    sitting      TEXT NOT NULL DEFAULT '',  -- start (HH:MM) of the day's sitting ('' unknown)
     PRIMARY KEY (member_ref, program_id, service_date)
+);
+-- Serves another kiosk of the hall made for a member this kiosk had served too (the kiosks
+-- could not reach each other): both stay recorded; staff see them flagged (docs/kiosk.md).
+CREATE TABLE IF NOT EXISTS served_conflicts (
+    other_event_id TEXT PRIMARY KEY,
+    member_ref     TEXT NOT NULL,
+    program_id     TEXT NOT NULL,
+    service_date   TEXT NOT NULL,
+    own_event_id   TEXT NOT NULL,
+    other_device   TEXT NOT NULL,
+    noted_at       REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tickets (
     program_id   TEXT NOT NULL,
@@ -144,6 +164,10 @@ class EdgeStore(RosterTables, EventOutbox):
         await db.executescript(SCHEMA)
         await _migrate_outbox(db)
         await migrate_roster_tables(db)
+        cur = await db.execute("PRAGMA table_info(served)")
+        if "sitting" not in {str(r[1]) for r in await cur.fetchall()}:
+            # A device database from before capacity per sitting (docs/kiosk.md).
+            await db.execute("ALTER TABLE served ADD COLUMN sitting TEXT NOT NULL DEFAULT ''")
         if str(path) == ":memory:":
             return cls(db)
         reader = await aiosqlite.connect(str(path), isolation_level=None)
@@ -269,8 +293,16 @@ class EdgeStore(RosterTables, EventOutbox):
         numbered: bool,
         override: bool,
         build: EventBuilder,
+        sitting: str = "",
+        capacity: int | None = None,
+        numbering: TicketNumbering | None = None,
     ) -> AttendanceEvent:
-        """Record a check-in in one durable transaction (or refuse it: StorageFull)."""
+        """Record a check-in in one durable transaction (or refuse it: StorageFull).
+
+        One serve per member, program and day (a service); `sitting` (its start, HH:MM) names
+        which sitting of the day, whose `capacity` counts the hall's serves (peers' included);
+        a full sitting is recorded as such and serves nobody.
+        """
         return await self._with_room(
             lambda: self._check_in(
                 member_ref=member_ref,
@@ -279,6 +311,9 @@ class EdgeStore(RosterTables, EventOutbox):
                 numbered=numbered,
                 override=override,
                 build=build,
+                sitting=sitting,
+                capacity=capacity,
+                numbering=numbering,
             )
         )
 
@@ -291,6 +326,9 @@ class EdgeStore(RosterTables, EventOutbox):
         numbered: bool,
         override: bool,
         build: EventBuilder,
+        sitting: str,
+        capacity: int | None,
+        numbering: TicketNumbering | None,
     ) -> AttendanceEvent:
         """Record a check-in in one durable transaction: served log, ticket number, outbox."""
         day = service_date.isoformat()
@@ -305,12 +343,22 @@ class EdgeStore(RosterTables, EventOutbox):
                 row = await cur.fetchone()
                 if row is not None and not override:
                     event = build(Outcome.ALREADY_SERVED, row[0])
+                elif (
+                    capacity is not None
+                    and not override
+                    and await self._served_in(program_id, day, sitting) >= capacity
+                ):
+                    event = build(Outcome.SITTING_FULL, None)
                 else:
-                    ticket = await self._next_ticket(program_id, day) if numbered else None
+                    ticket = (
+                        await self._next_ticket(program_id, day, sitting, numbering)
+                        if numbered
+                        else None
+                    )
                     event = build(Outcome.ACCEPTED, ticket)
                     await self._db.execute(
-                        "INSERT OR IGNORE INTO served VALUES (?, ?, ?, ?, ?)",
-                        (member_ref, program_id, day, str(event.event_id), ticket),
+                        "INSERT OR IGNORE INTO served VALUES (?, ?, ?, ?, ?, ?)",
+                        (member_ref, program_id, day, str(event.event_id), ticket, sitting),
                     )
                 await self._insert_outbox(event)
                 await self._db.commit()
@@ -319,16 +367,109 @@ class EdgeStore(RosterTables, EventOutbox):
                 raise
         return event
 
-    async def _next_ticket(self, program_id: str, day: str) -> int:
-        """Next number ticket of a sitting; called inside the check-in transaction."""
+    async def _served_in(self, program_id: str, day: str, sitting: str) -> int:
+        """Serves of one sitting, by every kiosk of the hall this kiosk has heard of."""
+        cur = await self._db.execute(
+            "SELECT count(*) FROM served WHERE program_id=? AND service_date=? AND sitting=?",
+            (program_id, day, sitting),
+        )
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def served_in_sitting(self, program_id: str, service_date: date, sitting: str) -> int:
+        """Serves of one sitting known here (staff's seats left)."""
+        return await self._served_in(program_id, service_date.isoformat(), sitting)
+
+    async def apply_peer_serve(self, serve: PeerServe) -> str:
+        """Enter another kiosk's serve in the served log: 'applied', 'known', or 'conflict'.
+
+        'conflict': this kiosk had served the member in the same sitting under another event
+        (the kiosks could not talk): both serves stay recorded and the pair is kept for staff.
+        """
+        day = serve.service_date.isoformat()
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.execute(
+                    "SELECT event_id FROM served WHERE member_ref=? AND program_id=? "
+                    "AND service_date=?",
+                    (serve.member_ref, serve.program_id, day),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    await self._db.execute(
+                        "INSERT INTO served VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            serve.member_ref,
+                            serve.program_id,
+                            day,
+                            str(serve.event_id),
+                            serve.ticket_no,
+                            f"{serve.sitting:%H:%M}" if serve.sitting else "",
+                        ),
+                    )
+                    outcome = "applied"
+                elif row[0] == str(serve.event_id):
+                    outcome = "known"
+                else:
+                    await self._db.execute(
+                        "INSERT OR IGNORE INTO served_conflicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            str(serve.event_id),
+                            serve.member_ref,
+                            serve.program_id,
+                            day,
+                            row[0],
+                            serve.device_id,
+                            time.time(),
+                        ),
+                    )
+                    outcome = "conflict"
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+        return outcome
+
+    async def served_conflicts(self, service_date: date) -> list[tuple[str, str, str]]:
+        """(member_ref, program_id, other kiosk) of the day's double serves, for staff."""
+        cur = await self._db.execute(
+            "SELECT member_ref, program_id, other_device FROM served_conflicts "
+            "WHERE service_date = ? ORDER BY noted_at",
+            (service_date.isoformat(),),
+        )
+        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+    async def served_ticket(
+        self, member_ref: str, program_id: str, service_date: date
+    ) -> int | None:
+        """The ticket of a member's serve in a sitting (-1: served without a ticket; None: not)."""
+        cur = await self._db.execute(
+            "SELECT ticket_no FROM served WHERE member_ref=? AND program_id=? AND service_date=?",
+            (member_ref, program_id, service_date.isoformat()),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        return -1 if row[0] is None else int(row[0])
+
+    async def _next_ticket(
+        self, program_id: str, day: str, sitting: str, numbering: TicketNumbering | None
+    ) -> int:
+        """Next number ticket of a sitting; called inside the check-in transaction.
+
+        The counter counts this kiosk's tickets of the sitting; the number is the kiosk's own
+        `numbering` of it (an interleaved sequence or a block), so kiosks never repeat one.
+        """
+        key = f"{program_id}@{sitting}" if sitting else program_id
         cur = await self._db.execute(
             "INSERT INTO tickets VALUES (?, ?, 1) ON CONFLICT (program_id, service_date) "
             "DO UPDATE SET last_no = last_no + 1 RETURNING last_no",
-            (program_id, day),
+            (key, day),
         )
         row = await cur.fetchone()
         assert row is not None
-        return int(row[0])
+        return (numbering or TicketNumbering()).number(int(row[0]))
 
     async def next_counter(self, name: str) -> int:
         """Next value of a named daily counter (visitor codes), committed durably."""

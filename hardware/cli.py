@@ -21,6 +21,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     test_print.add_argument("--out", type=Path, help="with --printer dummy: write the bytes here")
     test_print.set_defaults(handler=_test_print)
 
+    slip = commands.add_parser(
+        "slip", help="render a visitor slip as printed (the ESC/POS bytes drawn as paper, PNG)"
+    )
+    slip.add_argument("--out", type=Path, required=True, help="PNG file")
+    slip.add_argument("--code", default="V-B-meal-1-20261123-0001", help="the visitor code")
+    slip.add_argument("--facility-name", default="한마음종합사회복지관")
+    slip.set_defaults(handler=_slip)
+
     key = commands.add_parser("face-key", help="generate a face template key (AES-256)")
     key.set_defaults(handler=_face_key)
 
@@ -62,6 +70,20 @@ def _test_print(args: argparse.Namespace) -> int:
             args.out.write_bytes(raw.output)
         print(f"{len(raw.output)} bytes of ESC/POS")
     raw.close()
+    return 0
+
+
+def _slip(args: argparse.Namespace) -> int:
+    """Print a visitor slip on a Dummy printer and draw its bytes (docs/screens)."""
+    from escpos.printer import Dummy
+
+    from hardware.escpos_render import save_slip_picture
+    from hardware.printer import EscposTicketPrinter, VisitorSlip
+
+    raw = Dummy(profile="TM-T88V")
+    at = datetime(2026, 11, 23, 12, 0).astimezone()
+    EscposTicketPrinter(raw).print_visitor_slip(VisitorSlip(args.code, args.facility_name, at))
+    print(save_slip_picture(raw.output, args.out))
     return 0
 
 

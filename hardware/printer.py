@@ -91,6 +91,15 @@ def ks_x_1001(text: str) -> bytes | None:
     return bytes(out)
 
 
+def code128_fits(code: str, width_px: int) -> bool:
+    """Whether a CODE128 set-B symbol of `code` fits the paper at 2 dots a module.
+
+    11 modules a character plus start, check and stop (35) and quiet zones of 10 each side:
+    `V-B-20261123-0001` (17 characters) needs 484 dots, a device-named code of 24 needs 638.
+    """
+    return (11 * len(code) + 35 + 20) * 2 <= width_px
+
+
 def find_korean_font() -> Path:
     """The installed Korean TrueType font used for Hangul rendered as an image."""
     for folder in FONT_DIRS:
@@ -193,12 +202,20 @@ class EscposTicketPrinter(TicketPrinter):
         p.hw("INIT")
         self._korean_line(slip.facility_name, size=28)
         self._korean_line("개인식별코드", size=40, bold=True)
-        p.set(align="center", bold=True, double_width=True, double_height=True)
+        # Double width only if the code still fits one line (font A: 12 dots a character).
+        wide = len(slip.visitor_code) * 24 <= self.renderer.width_px
+        p.set(align="center", bold=True, double_width=wide, double_height=True)
         p.text(f"{slip.visitor_code}\n")
         p.set(align="center", bold=False, normal_textsize=True)
-        # CODE128 set B ('{B'): staff tablets with a barcode scanner read the code back.
+        # Staff and kiosk scanners read the code back: CODE128 set B ('{B') when its bars fit
+        # the paper at 2 dots a module, else a QR code (a device-named code is too long).
         with contextlib.redirect_stdout(io.StringIO()):  # escpos prints a notice on stdout
-            p.barcode("{B" + slip.visitor_code, "CODE128", function_type="B", height=64, width=2)
+            if code128_fits(slip.visitor_code, self.renderer.width_px):
+                p.barcode(
+                    "{B" + slip.visitor_code, "CODE128", function_type="B", height=64, width=2
+                )
+            else:
+                p.qr(slip.visitor_code, size=6, native=True)
         self._korean_line("다음 방문 때 이 종이를 보여 주세요", size=24)
         p.text(f"{slip.issued_at:%Y-%m-%d}\n")
         p.cut()

@@ -28,6 +28,7 @@ from kiosk_app.fonts import register_korean_font
 from kiosk_app.pin import verify_pin
 from kiosk_app.settings import KioskSettings
 from kiosk_app.sounds import SoundBoard
+from kiosk_app.voice import CACHE_DIR, Voice
 
 SCREENS_DIR = Path(__file__).parent / "screens"
 # Shared widget rules first, then one file per screen, the root last.
@@ -45,6 +46,9 @@ KV_FILES = (
     "visitor_code.kv",
     "counts.kv",
     "face_confirm.kv",
+    "full.kv",
+    "voice.kv",
+    "reason.kv",
     "root.kv",
 )
 PIN_MAX_TRIES = 5
@@ -97,6 +101,27 @@ class RefusedScreen(Screen):  # type: ignore[misc]
     name_text = StringProperty("")
     detail = StringProperty("")
     can_override = BooleanProperty(False)
+
+
+class FullScreen(Screen):  # type: ignore[misc]
+    """The sitting is full: a ticket for the next sitting is offered."""
+
+    headline = StringProperty("")
+    name_text = StringProperty("")
+    detail = StringProperty("")
+    can_override = BooleanProperty(False)
+    can_take = BooleanProperty(False)
+
+
+class VoiceScreen(Screen):  # type: ignore[misc]
+    """Staff set the voice (volume, speed, earphone) and the 200% text."""
+
+    state_text = StringProperty("")
+    earphone = BooleanProperty(False)
+
+
+class ReasonScreen(Screen):  # type: ignore[misc]
+    """Staff say why they let a member in despite the rule (recorded with the event)."""
 
 
 class ChooseScreen(Screen):  # type: ignore[misc]
@@ -159,8 +184,13 @@ SCREEN_CLASSES: dict[str, type[Screen]] = {
     "visitor_code": VisitorCodeScreen,
     "counts": CountsScreen,
     "face_confirm": FaceConfirmScreen,
+    "full": FullScreen,
+    "voice": VoiceScreen,
+    "reason": ReasonScreen,
 }
-STAFF_SCREENS = frozenset({"pin", "staff", "visitor", "visitor_place", "visitor_code", "counts"})
+STAFF_SCREENS = frozenset(
+    {"pin", "staff", "visitor", "visitor_place", "visitor_code", "counts", "voice", "reason"}
+)
 
 
 class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
@@ -170,6 +200,7 @@ class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
     target_px = NumericProperty(theme.TARGET_PX)
     sound_on = BooleanProperty(True)
     staff_enabled = BooleanProperty(False)
+    text_scale = NumericProperty(1.0)  # 2.0: the 200% text of the members' screens
 
     def __init__(
         self,
@@ -188,6 +219,8 @@ class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
         self.sound_on = settings.sound
         self.staff_enabled = bool(settings.staff_pin_hash)
         self.sounds = SoundBoard(directory=settings.sound_dir, enabled=settings.sound)
+        self.voice = Voice(settings.voice.model_copy(), directory=settings.sound_dir or CACHE_DIR)
+        self.text_scale = 2.0 if settings.large_text else 1.0
         self.link = LinkClient(
             settings.link_socket,
             on_tap=self.on_tap,
@@ -361,8 +394,11 @@ class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
                 shown.detail,
             )
             screen.can_override = shown.can_override and self.staff_enabled
+            if shown.screen == "full":
+                screen.can_take = result.next_sitting is not None
             timeout = settings.already_s if shown.screen == "already" else settings.refused_s
         self.sounds.play(shown.sound)
+        self.voice.say(shown)
         self.results_shown += 1
         self.arrival_times[self.results_shown] = time.perf_counter()
         self.arrival_times.pop(self.results_shown - 1000, None)
@@ -423,7 +459,21 @@ class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
         if result is None or result.member_ref is None or result.program_id is None:
             return
         member, program = result.member_ref, result.program_id
-        self.ask_pin(lambda: self._spawn(self._send(self.link.override(member, program))))
+        self.ask_pin(lambda: self._ask_reason(member, program))
+
+    def _ask_reason(self, member_ref: str, program_id: str) -> None:
+        """After the PIN: staff pick why the member is let in; that is recorded with the event."""
+        box = self.screen("reason").ids.reasons
+        box.clear_widgets()
+        for reason in texts.OVERRIDE_REASONS:
+            button = Factory.BigButton(text=reason, size_hint_y=1)
+            button.bind(
+                on_release=lambda _b, r=reason: self._spawn(
+                    self._send(self.link.override(member_ref, program_id, r))
+                )
+            )
+            box.add_widget(button)
+        self.show("reason", self.settings.staff_idle_s)
 
     def pin_key(self, key: str) -> None:
         """A keypad press: a digit, 'back' or 'ok'."""
@@ -469,6 +519,58 @@ class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
         else:
             pin.message = "PIN이 맞지 않습니다. 다시 입력해 주세요"
         self.sounds.play("refused")
+
+    def take_next_sitting(self) -> None:
+        """The member takes the ticket for the next sitting offered on the full screen."""
+        result = self.result
+        if result is None or result.member_ref is None or result.program_id is None:
+            return
+        if result.next_sitting is None:
+            return
+        self.sounds.play("key")
+        request = self.link.next_sitting(
+            result.member_ref, result.program_id, result.next_sitting, method=result.method
+        )
+        self._spawn(self._send(request))
+
+    def show_voice(self) -> None:
+        """Staff open the voice and text settings."""
+        self._update_voice_screen()
+        self.show("voice", self.settings.staff_idle_s)
+
+    def set_voice(self, *, volume: int = 0, speed: int = 0) -> None:
+        """Staff make the voice louder or softer, faster or slower; it says a sample."""
+        current = self.voice.settings
+        self.voice.settings = current.model_copy(
+            update={
+                "volume": min(max(current.volume + volume, 0), 200),
+                "speed": min(max(current.speed + speed, 80), 300),
+            }
+        )
+        self._update_voice_screen()
+        self.voice.say(texts.present_sample())
+
+    def toggle_earphone(self) -> None:
+        """Staff switch the voice to the earphone jack only, or back to the speaker."""
+        current = self.voice.settings
+        self.voice.settings = current.model_copy(update={"earphone": not current.earphone})
+        self._update_voice_screen()
+
+    def toggle_large_text(self) -> None:
+        """Staff switch the members' screens between normal and 200% text."""
+        self.text_scale = 1.0 if self.text_scale > 1 else 2.0
+        self._update_voice_screen()
+
+    def _update_voice_screen(self) -> None:
+        """Show the voice settings as they are now."""
+        screen = self.screen("voice")
+        current = self.voice.settings
+        screen.earphone = current.earphone
+        where = "이어폰" if current.earphone else "스피커"
+        screen.state_text = (
+            f"소리 {current.volume} · 빠르기 {current.speed} · {where}"
+            f" · 글자 {int(self.text_scale * 100)}%"
+        )
 
     def toggle_sound(self) -> None:
         """Staff silence or restore the sounds."""
@@ -555,7 +657,10 @@ class KioskApp(FaceConfirmMixin, App):  # type: ignore[misc]
         table.clear_widgets()
         for row in counts:
             table.add_widget(Factory.CountCell(text=row.name, halign="left"))
-            table.add_widget(Factory.CountCell(text=f"{row.count}명", halign="right"))
+            left = "" if row.seats_left is None else f" · 남은 자리 {row.seats_left}"
+            # Served twice while the kiosks could not talk: staff check these members.
+            twice = f" · 두 번 제공 {row.double_serves}" if row.double_serves else ""
+            table.add_widget(Factory.CountCell(text=f"{row.count}명{left}{twice}", halign="right"))
         screen.total_text = f"합계 {sum(r.count for r in counts)}명"
 
     # -- for tests and screenshots ----------------------------------------------------------

@@ -15,10 +15,11 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import time as clock_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from broker.vocabulary import Outcome
+from broker.vocabulary import Method, Outcome, ProgramKind
 from edge_agent.link import LinkClient
 from edge_agent.models import TapResult
 from kiosk_app import demo
@@ -257,6 +258,10 @@ SCREENS = (
     ("12_visitor_code.png", "개인식별코드 발급"),
     ("13_counts.png", "오늘 현황"),
     ("14_offline.png", "오프라인 표시(직원용)"),
+    # The hall as one (docs/kiosk.md): a full sitting, the voice settings, 200% text.
+    ("20_sitting_full.png", "이번 식사 시간 만석, 다음 시간 번호표 제안"),
+    ("21_voice_settings.png", "음성·글자 설정(직원용)"),
+    ("22_large_text.png", "큰 글씨 200%"),
 )
 
 
@@ -313,7 +318,38 @@ async def take_screenshots(ui: Ui, out: Path, pin: str) -> list[Path]:
     ui.agent.agent.online = False
     await wait_until(lambda: bool(ui.app.badge_text), what="offline badge")
     await shot(13)
+    ui.agent.agent.online = True
+    await hall_screens(ui, shot)
     return shots
+
+
+async def hall_screens(ui: Ui, shot: Callable[[int], Awaitable[None]]) -> None:
+    """The meal hall's own screens: a full sitting, the voice settings, 200% text."""
+    ui.app.on_tap(
+        TapResult(
+            outcome=Outcome.SITTING_FULL,
+            method=Method.CARD,
+            member_ref="B-M00002",
+            display_name="이*희",
+            program_id=demo.MEAL,
+            program_name="경로식당 점심",
+            program_kind=ProgramKind.MEAL,
+            sitting=clock_time(11, 30),
+            next_sitting=clock_time(12, 30),
+        )
+    )
+    await ui.wait_screen("full")
+    await shot(14)
+    ui.app.show_voice()
+    ui.app.toggle_large_text()
+    await ui.wait_screen("voice")
+    await shot(15)
+    ui.app.go_idle()
+    await ui.wait_screen("idle")
+    await ui.tap(demo.CARD_MEAL)  # served before: 'already', in 200% text
+    await ui.wait_screen("already")
+    await shot(16)
+    ui.app.toggle_large_text()
 
 
 def screenshots(out: Path) -> list[Path]:

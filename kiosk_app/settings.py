@@ -8,12 +8,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kiosk_app import theme
+from kiosk_app.voice import VoiceSettings
 
 
 class KioskSettings(BaseSettings):
     """What the view needs; the decision and the record belong to the edge agent."""
 
-    model_config = SettingsConfigDict(env_prefix="WELFARE_KIOSK_")
+    model_config = SettingsConfigDict(env_prefix="WELFARE_KIOSK_", env_nested_delimiter="__")
 
     link_socket: Path = Path("/run/welfare/edge-link.sock")
     # 'pbkdf2_sha256$...' from `welfare kiosk hash-pin`; unset disables staff mode.
@@ -24,6 +25,10 @@ class KioskSettings(BaseSettings):
     fullscreen: bool = False
     sound: bool = True
     sound_dir: Path | None = None  # where generated WAV files go; ~/.cache/welfare-kiosk when unset
+    # The Korean voice (kiosk_app/voice.py): WELFARE_KIOSK_VOICE__VOLUME, __SPEED, __EARPHONE …
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    # 200% text on the members' screens (KS X 9211 / WCAG 1.4.4); staff switch it on the kiosk.
+    large_text: bool = False
     font_regular: Path = Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf")
     font_bold: Path = Path("/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf")
     neighbourhoods: list[str] = ["중앙동", "신흥동", "영화동", "송죽동", "기타 지역"]

@@ -31,6 +31,30 @@ class Presentation:
     can_override: bool  # staff may let the member in after checking
 
 
+SITTING_FULL = "이번 식사 시간은 자리가 다 찼습니다"
+TAKE_NEXT = "예, 번호표 받기"
+# Why staff let a member in despite "already served" (or another refusal): one is recorded.
+OVERRIDE_REASONS = (
+    "번호표 분실",
+    "식사를 받지 못함",
+    "다른 사람이 카드를 찍음",
+    "직원 판단(기타)",
+)
+NO_THANKS = "아니요"
+
+
+def next_sitting_offer(result: TapResult) -> str:
+    """What a full sitting offers: a ticket for the next sitting today, or to ask staff."""
+    if result.next_sitting is None:
+        return "오늘은 남은 식사 시간이 없습니다 · 직원에게 문의해 주세요"
+    return f"다음 시간({result.next_sitting:%H:%M}) 번호표를 드릴까요?"
+
+
+def present_sample() -> Presentation:
+    """What staff hear when they change the voice: a served meal with a ticket."""
+    return Presentation("success", "success", "맛있게 드세요", "김*수 님", "", "57", False)
+
+
 def _name(result: TapResult) -> str:
     """The member's name with the honorific, or nothing for an unknown card."""
     return f"{result.display_name} 님" if result.display_name else ""
@@ -64,6 +88,11 @@ def present(result: TapResult) -> Presentation:
         else:
             headline, detail = "이미 출석하셨습니다", f"{program} · 다시 찍지 않으셔도 됩니다"
         return Presentation("already", "already", headline, name, detail, "", True)
+    if result.outcome is Outcome.SITTING_FULL:
+        # Its own screen: the offer of the next sitting's ticket is a button, not only words.
+        return Presentation(
+            "full", "refused", SITTING_FULL, name, next_sitting_offer(result), "", False
+        )
     refusals = {
         Outcome.UNKNOWN_CREDENTIAL: ("등록되지 않은 카드입니다", "직원에게 문의해 주세요"),
         Outcome.INACTIVE_MEMBER: ("이용이 중지된 회원입니다", "직원에게 문의해 주세요"),

@@ -51,6 +51,7 @@ class EventRow:
     roster_version: str | None
     visitor: str | None
     flags: list[str] = field(default_factory=list)
+    override_reason: str | None = None  # contract 1.5: why staff let the member in
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,7 @@ def _attendance(
             roster_version=e.roster_version,
             visitor=e.visitor.model_dump_json() if e.visitor else None,
             flags=_time_flags(e.occurred_at, received_at),
+            override_reason=e.override_reason,
         )
         for e in batch.events
     ]

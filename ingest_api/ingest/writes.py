@@ -16,14 +16,15 @@ from ingest_api.ingest.validation import DeadLetter, EventRow, ParsedSync
 _INSERT_EVENTS = """
 INSERT INTO attendance_events (
     event_id, occurred_at, facility_id, device_id, service_date, program_id, member_ref,
-    method, outcome, ticket_no, roster_version, visitor, flags)
+    method, outcome, ticket_no, roster_version, visitor, flags, override_reason)
 SELECT e.event_id, e.occurred_at, e.facility_id, e.device_id, e.service_date, e.program_id,
        e.member_ref, e.method, e.outcome, e.ticket_no, e.roster_version, e.visitor::jsonb,
-       COALESCE(string_to_array(NULLIF(e.flags, ''), ','), '{}')
+       COALESCE(string_to_array(NULLIF(e.flags, ''), ','), '{}'), e.override_reason
 FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::date[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[])
+            %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[],
+            %s::text[])
      AS e(event_id, occurred_at, facility_id, device_id, service_date, program_id, member_ref,
-          method, outcome, ticket_no, roster_version, visitor, flags)
+          method, outcome, ticket_no, roster_version, visitor, flags, override_reason)
 ON CONFLICT DO NOTHING
 """
 
@@ -48,6 +49,7 @@ def insert_events(cur: psycopg.Cursor[tuple[object, ...]], *, rows: Sequence[Eve
             [r.roster_version for r in rows],
             [r.visitor for r in rows],
             [",".join(r.flags) for r in rows],
+            [r.override_reason for r in rows],
         ),
     )
     return max(cur.rowcount, 0)

@@ -38,7 +38,7 @@ from paho.mqtt.properties import Properties
 from broker.config import key_bytes
 from broker.const import QOS_AT_LEAST_ONCE
 from broker.keys import facility_key, key_id, sign, wrap_aad, wrap_key
-from broker.models import DeviceConfig, Roster
+from broker.models import DeviceConfig, Roster, TicketNumbering
 from broker.roster import config_signing_bytes, delta, roster_signing_bytes
 from broker.topics import Channel, topic
 from broker.vocabulary import NameDisplay
@@ -46,10 +46,29 @@ from ingest_api.core.audit import write_audit
 from ingest_api.core.config import Settings
 from ingest_api.core.mqtt import center_client
 from ingest_api.registry import keys, rosters
+from ingest_api.registry.visitors import visitor_program
 
 _LOG = logging.getLogger(__name__)
 _LEADER_LOCK = 7_305_227_311  # one fleet sync per database
 _PUBLISH_TIMEOUT_S = 10.0
+
+
+def ticket_numbering(
+    conn: psycopg.Connection[Any], *, facility_id: str, device_id: str
+) -> TicketNumbering:
+    """A kiosk's ticket numbers: an interleaved sequence over the facility's kiosks (the n-th
+    of n kiosks, by device id, issues n, 2n, 3n, … offset), so no two repeat a number in a
+    sitting without asking the center (docs/kiosk.md)."""
+    devices = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT device_id FROM devices WHERE facility_id = %s ORDER BY device_id",
+            (facility_id,),
+        )
+    ]
+    if device_id not in devices:
+        return TicketNumbering()
+    return TicketNumbering(first=devices.index(device_id) + 1, step=len(devices))
 
 
 @dataclass
@@ -314,6 +333,8 @@ class FleetSync:
         versions = keys.in_use(conn, facility_id=facility_id)
         texts = [facility_key(self._master, facility_id=facility_id, version=v) for v in versions]
         ids = [key_id(t.encode()) for t in texts]
+        tickets = ticket_numbering(conn, facility_id=facility_id, device_id=device_id)
+        visitors_under = visitor_program(conn, facility_id=facility_id)
         wrapped = (
             [
                 wrap_key(
@@ -338,6 +359,8 @@ class FleetSync:
             "resend_after_s": float(row[3]),
             "key_ids": ids,
             "wrapped": [(w.key_id, w.wrapped_with) for w in wrapped],
+            "tickets": [tickets.first, tickets.step],
+            "visitor_program_id": visitors_under,
         }
         if replay:  # only then: the versions of every other configuration stay as they were
             content["replay"] = [str(replay[0]), replay[1].isoformat()]
@@ -355,6 +378,8 @@ class FleetSync:
             wrapped_keys=wrapped or None,
             replay_id=str(replay[0]) if replay else None,
             replay_since=replay[1] if replay else None,
+            tickets=tickets,
+            visitor_program_id=visitors_under,
         )
         signing = [t.encode() for t in texts]
         return config.model_copy(update={"signatures": sign(signing, config_signing_bytes(config))})

@@ -23,6 +23,7 @@ from broker.models import (
     DeviceHealth,
     DevicePresence,
     IngestAck,
+    PeerServe,
     Roster,
     SyncRequest,
     mask_name,
@@ -42,6 +43,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "roster_delta": Roster,
     "config": DeviceConfig,
     "sync": SyncRequest,
+    "peer": PeerServe,
 }
 
 

@@ -22,7 +22,7 @@ async def test_meal_tap_is_accepted_with_numbered_tickets(agent: EdgeAgent) -> N
     visitor = await agent.register_visitor(
         gender=Gender.FEMALE, age_band="75-79", neighbourhood="행복동", purpose="상담"
     )
-    assert visitor.visitor_code.startswith("V-B-20261120-")
+    assert visitor.visitor_code.startswith("V-B-k1-20261120-")  # its device: unique in the city
 
 
 async def test_second_tap_same_day_is_already_served_without_new_ticket(
@@ -41,7 +41,9 @@ async def test_second_tap_same_day_is_already_served_without_new_ticket(
 async def test_staff_override_gives_a_second_ticket(agent: EdgeAgent) -> None:
     """Staff can override 'already served'."""
     await agent.tap(CARDS["meal"])
-    result = await agent.check_in("M1", "MEAL", method=Method.STAFF, override=True)
+    result = await agent.check_in(
+        "M1", "MEAL", method=Method.STAFF, override=True, reason="번호표 분실"
+    )
     assert result.outcome is Outcome.ACCEPTED
     assert result.ticket_no == 2
 

@@ -151,20 +151,26 @@ def test_choose_override_visitor_and_counts(tmp_path: Path) -> None:
         await view.tap(demo.CARD_MEAL)
         again = await view.tap(demo.CARD_MEAL)
         assert again.outcome is Outcome.ALREADY_SERVED
-        override = await view.override("M001", demo.MEAL)
+        override = await view.override("M001", demo.MEAL, "번호표 분실")
         assert override.outcome is Outcome.ACCEPTED
         assert override.ticket_no == 2
         assert override.method is Method.STAFF
         info = await view.register_visitor(
             gender=Gender.FEMALE, age_band="80-84", neighbourhood="신흥동", purpose="상담"
         )
-        assert info.visitor_code == "V-B-20261123-0001"
+        assert info.visitor_code == "V-B-kiosk-1-20261123-0001"
         day, counts = await view.counts()
         assert day == "2026-11-23"
         assert {c.program_id: c.count for c in counts} == {
             demo.MEAL: 1,
             demo.SONG: 1,
             demo.PHONE: 0,
+        }
+        # Staff see the seats left of the meal sitting (capacity 300, one served); classes none.
+        assert {c.program_id: c.seats_left for c in counts} == {
+            demo.MEAL: 299,
+            demo.SONG: None,
+            demo.PHONE: None,
         }
         await until(lambda: len(taps) == 5, "five pushes")
         with pytest.raises(LinkError, match="unknown op"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import wave
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,9 @@ def test_every_outcome_has_korean_wording_and_a_sound() -> None:
         Outcome.INACTIVE_MEMBER: result(Outcome.INACTIVE_MEMBER, **member, **meal),
         Outcome.NOT_ENROLLED: result(Outcome.NOT_ENROLLED, **member, **meal),
         Outcome.NO_SERVICE: result(Outcome.NO_SERVICE, **member),
+        Outcome.SITTING_FULL: result(
+            Outcome.SITTING_FULL, **member, **meal, next_sitting=time(12, 15)
+        ),
         None: result(None, choices=(ProgramChoice("A", "노래교실", None),), **member),
     }
     assert set(cases) == {*Outcome, None}
@@ -87,6 +91,7 @@ def test_every_outcome_has_korean_wording_and_a_sound() -> None:
     assert "직원" in shown[Outcome.UNKNOWN_CREDENTIAL].detail
     assert len({shown[v].sound for v in (Outcome.ACCEPTED, Outcome.ALREADY_SERVED)}) == 2
     assert shown[Outcome.UNKNOWN_CREDENTIAL].sound not in {"success", "already"}
+    assert "12:15" in shown[Outcome.SITTING_FULL].detail  # the next sitting is offered
 
 
 def test_class_check_in_has_no_ticket() -> None:

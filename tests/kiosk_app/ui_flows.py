@@ -112,15 +112,19 @@ async def already_served_gives_no_second_ticket(ui: Any) -> None:
 
 @check
 async def staff_override_issues_a_ticket(ui: Any) -> None:
-    """'직원 확인' -> PIN -> the member is let in with a new ticket, method staff."""
+    """'직원 확인' -> PIN -> a reason -> the member is let in with a new ticket, method staff,
+    the reason recorded with the event."""
     await ui.press("직원 확인")
     await ui.wait_screen("pin")
     await ui.enter_pin(PIN)
+    await ui.wait_screen("reason")
+    await ui.press("번호표 분실")
     await ui.wait_screen("success")
     assert "3" in ui.texts(), ui.texts()  # tickets 1 and 2 went to the first two members
     last = (await events(ui))[-1]
     assert last.method.value == "staff"
     assert last.outcome.value == "accepted"
+    assert last.override_reason == "번호표 분실"
 
 
 @check
@@ -217,7 +221,7 @@ async def staff_registers_a_visitor(ui: Any) -> None:
     await ui.press("등록")
     await ui.wait_screen("visitor_code")
     code = ui.app.screen("visitor_code").code
-    assert re.fullmatch(r"V-B-20261123-\d{4}", code), code
+    assert re.fullmatch(r"V-B-kiosk-1-20261123-\d{4}", code), code
     assert code in ui.texts()
     last = (await events(ui))[-1]
     assert last.visitor is not None

@@ -95,7 +95,7 @@ def run(
     if figures_events is not None:
         figures_scale = dataclasses.replace(figures_scale, events=figures_events)
     load_before = os.getloadavg()
-    with Bed(devices=devices, extra=[edge.DEVICE_IDENTITY]) as bed:
+    with Bed(devices=devices, extra=[edge.DEVICE_IDENTITY, edge.PEER_IDENTITY]) as bed:
         report.machine = machine_info(pg_version=bed.pg_version, timescaledb=bed.pg.timescaledb)
         steps: dict[str, Callable[[], None]] = {
             "ingest": lambda: ingest.run(bed, ingest_scale, report),

@@ -74,7 +74,7 @@ CENTERS: tuple[Center, ...] = (
         "B",
         "한마음종합사회복지관",
         420,
-        (_meal("B-MEAL", "경로식당 점심", 300),),
+        (_meal("B-MEAL", "경로식당 점심", 360),),
         {"meal-1": ("B-MEAL",), "meal-2": ("B-MEAL",)},
     ),
     Center(
@@ -103,7 +103,7 @@ CENTERS: tuple[Center, ...] = (
         "E",
         "푸른마을사회복지관",
         260,
-        (_meal("E-MEAL", "경로식당 점심", 200),),
+        (_meal("E-MEAL", "경로식당 점심", 240),),
         {"meal-1": ("E-MEAL",)},
     ),
 )

@@ -11,7 +11,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from broker.auth import INGEST_USER, DeviceIdentity, acl_text, new_password, password_line
+from broker.auth import (
+    INGEST_USER,
+    DeviceIdentity,
+    acl_text,
+    bridge_username,
+    new_password,
+    password_line,
+)
 from broker.config import MqttSettings
 from broker.mosquitto import render_config
 from broker.tls import TlsFiles, ensure_tls
@@ -42,6 +49,10 @@ class MosquittoServer:
     passwords: dict[str, str] = field(default_factory=dict)
     tls_port: int = 0
     tls: TlsFiles | None = None
+    # A city broker: the facilities whose center brokers bridge in (an account each).
+    bridges: list[str] = field(default_factory=list)
+    # A center broker: its bridge section to the city (broker.mosquitto.bridge_lines).
+    bridge: str | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -58,6 +69,7 @@ class MosquittoServer:
                 data_dir=self.data_dir,
                 tls=self.tls,
                 tls_port=self.tls_port,
+                bridge=self.bridge,
             )
         )
 
@@ -75,12 +87,16 @@ class MosquittoServer:
 
     def write_auth(self) -> None:
         """(Re)write the password and ACL files for the ingest and every device."""
-        users = [INGEST_USER, *(d.username for d in self.devices)]
+        users = [
+            INGEST_USER,
+            *(d.username for d in self.devices),
+            *(bridge_username(f) for f in self.bridges),
+        ]
         for user in users:
             self.passwords.setdefault(user, new_password())
         passwd = self.data_dir / "passwd"
         passwd.write_text("\n".join(password_line(u, self.passwords[u]) for u in users) + "\n")
-        (self.data_dir / "acl").write_text(acl_text(self.devices))
+        (self.data_dir / "acl").write_text(acl_text(self.devices, bridges=self.bridges))
         os.chmod(passwd, 0o600)
         os.chmod(self.data_dir / "acl", 0o600)
 
