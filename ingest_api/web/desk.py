@@ -38,7 +38,7 @@ from ingest_api.core.deps import (
 from ingest_api.core.security import AccessDenied, Permission, Principal
 from ingest_api.registry import desk, store
 from ingest_api.registry.models import Consent, MemberIn, MemberSensitive
-from ingest_api.web.api.registry import _in_scope, _not_found
+from ingest_api.web.api.registry import member_in_scope, member_not_found
 from ingest_api.web.desk_forms import FormCheck, new_form_key
 from ingest_api.web.guard import templates
 from ingest_api.web.signin import page_context
@@ -117,7 +117,7 @@ def _read_member(
     """A member within the caller's scope (else an audited 404)."""
     member = store.get_member(conn, member_ref=member_ref, scope=principal, cipher=cipher)
     if member is None:
-        _not_found(conn, principal, member_ref, what)
+        member_not_found(conn, principal, member_ref, what)
     return member
 
 
@@ -581,7 +581,7 @@ def member_programs(
     form: FormDep,
 ) -> Response:
     """Enrol a member in a program, or end an enrolment."""
-    _in_scope(conn, principal, member_ref, "change")
+    member_in_scope(conn, principal, member_ref, "change")
     check = FormCheck(form)
     action = check.choice("action", "처리", {"enrol": "등록", "end": "종료"})
     program = check.choice("program_id", "프로그램", _programs(conn, principal))
@@ -617,7 +617,7 @@ def member_cards(
     form: FormDep,
 ) -> Response:
     """Issue the card tapped on the desk reader, revoke a tapped card, or revoke a listed one."""
-    _in_scope(conn, principal, member_ref, "change")
+    member_in_scope(conn, principal, member_ref, "change")
     facility = _facility(principal)
     check = FormCheck(form)
     action = check.choice(
@@ -685,7 +685,7 @@ def member_status(
     form: FormDep,
 ) -> Response:
     """Change a member's status (moved out, deceased: kiosks refuse the card, then drop it)."""
-    _in_scope(conn, principal, member_ref, "status")
+    member_in_scope(conn, principal, member_ref, "status")
     check = FormCheck(form)
     status = check.choice("status", "상태", DESK_STATUSES)
     if not check.ok:

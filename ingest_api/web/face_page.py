@@ -14,7 +14,7 @@ from broker.models import mask_name
 from ingest_api.core.audit import write_audit
 from ingest_api.core.deps import ConnDep, FaceEnroller
 from ingest_api.registry import face
-from ingest_api.web.api.registry import _in_scope
+from ingest_api.web.api.registry import member_in_scope
 from ingest_api.web.guard import templates
 from ingest_api.web.signin import page_context
 
@@ -26,7 +26,7 @@ def face_page(
     member_ref: str, request: Request, conn: ConnDep, principal: FaceEnroller
 ) -> Response:
     """Consent form, camera and enrolment for one member of the caller's center (audited)."""
-    _in_scope(conn, principal, member_ref, "face_page")
+    member_in_scope(conn, principal, member_ref, "face_page")
     write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}:face")
     row = conn.execute(
         "SELECT display_name FROM members WHERE member_ref = %s", (member_ref,)

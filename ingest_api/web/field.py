@@ -32,7 +32,7 @@ from ingest_api.core.deps import CipherDep, ConnDep, MembersReader, MembersWrite
 from ingest_api.core.security import Principal
 from ingest_api.registry import desk, services, store
 from ingest_api.registry.models import ContactIn
-from ingest_api.web.api.registry import _in_scope
+from ingest_api.web.api.registry import member_in_scope
 from ingest_api.web.desk import GENDERS, FormDep, _facility, _programs, claimed, render
 from ingest_api.web.desk_forms import FormCheck, new_form_key
 
@@ -462,7 +462,7 @@ def service_record(
     if done is not None:
         return RedirectResponse(done, 303)
     if member_ref is not None:
-        _in_scope(conn, principal, member_ref, "service")
+        member_in_scope(conn, principal, member_ref, "service")
     assert occurred is not None
     assert kind is not None
     assert program is not None

@@ -12,7 +12,7 @@ back filled in (passwords excepted) when something must be fixed.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Final, NoReturn
+from typing import Annotated, Final
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broker.const import ID_PATTERN
 from ingest_api.core.audit import write_audit
-from ingest_api.core.db import Conn
 from ingest_api.core.deps import (
     CipherDep,
     ConnDep,
@@ -37,6 +36,7 @@ from ingest_api.registry import store
 from ingest_api.registry.absence import NOTE_MAX, OUTCOMES, absent_members, record_call
 from ingest_api.registry.incidents import contacts_in_window
 from ingest_api.registry.lists import CONTACT_LIST_HEADER
+from ingest_api.web.api.registry import member_not_found
 from ingest_api.web.guard import templates
 from ingest_api.web.signin import page_context
 
@@ -58,20 +58,6 @@ def facility_of(principal: Principal, facility_id: str | None) -> str:
 def today_in(settings: SettingsDep) -> date:
     """Today in the facilities' time zone."""
     return datetime.now(ZoneInfo(settings.timezone)).date()
-
-
-def _not_found(conn: Conn, principal: Principal, member_ref: str, what: str) -> NoReturn:
-    """404 for a member outside the caller's scope (or none), audited as a denial (committed:
-    the request itself changes nothing)."""
-    write_audit(
-        conn,
-        actor=principal.actor,
-        action="denied",
-        subject=f"member:{member_ref}",
-        detail={"request": what, "exists": store.member_exists(conn, member_ref=member_ref)},
-    )
-    conn.commit()
-    raise HTTPException(404, "no such member")
 
 
 def download_errors(reason: str, password: str, password_again: str) -> dict[str, str]:
@@ -246,7 +232,7 @@ def post_call(
         at=datetime.now(UTC),
     )
     if recorded is None:
-        _not_found(conn, principal, member_ref, "absence call")
+        member_not_found(conn, principal, member_ref, "absence call")
     if recorded:
         write_audit(
             conn,
@@ -282,7 +268,7 @@ def absence_phone(
         )
     found = store.get_sensitive(conn, member_ref=member_ref, scope=principal, cipher=cipher)
     if found is None:
-        _not_found(conn, principal, member_ref, "absence phone")
+        member_not_found(conn, principal, member_ref, "absence phone")
     write_audit(
         conn,
         actor=principal.actor,

@@ -430,8 +430,10 @@ def run(bed: Bed, scale: EdgeScale, report: Report) -> None:
         )
     )
     report.rows.append(
+        # Memory sits in the benchmark's own group: a run with --only replaces whole groups,
+        # so a group shared by two benchmarks would lose the other's row.
         Row(
-            "5. Memory",
+            GROUP,
             f"peak RSS of the edge agent with a {scale.backlog:,}-event backlog draining",
             drain["peak_rss_mb"],
             "MB",

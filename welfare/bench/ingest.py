@@ -259,8 +259,10 @@ def run(bed: Bed, scale: IngestScale, report: Report) -> None:
             )
         )
     report.rows.append(
+        # Memory sits in the benchmark's own group: a run with --only replaces whole groups,
+        # so a group shared by two benchmarks would lose the other's row.
         Row(
-            "5. Memory",
+            GROUP,
             "peak RSS of one ingest consumer under full load",
             one["peak_rss_mb"],
             "MB",

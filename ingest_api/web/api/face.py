@@ -22,7 +22,9 @@ from ingest_api.core.audit import write_audit
 from ingest_api.core.deps import ERROR_RESPONSES, ConnDep, FaceEnroller, KeyDep
 from ingest_api.registry import face
 from ingest_api.registry.face import MAX_PHOTOS, MIN_FACE_PX, Describer, FaceRefused
-from ingest_api.web.api.registry import _in_scope  # the same audited 404 as every member route
+from ingest_api.web.api.registry import (
+    member_in_scope,  # the same audited 404 as every member route
+)
 
 router = APIRouter(prefix="/api/v1/registry", tags=["face"], responses=ERROR_RESPONSES)
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
@@ -110,7 +112,7 @@ def _status_json(found: face.FaceStatus) -> dict[str, Any]:
 @router.get("/members/{member_ref}/face")
 def get_face(member_ref: str, conn: ConnDep, principal: FaceEnroller) -> dict[str, Any]:
     """The member's face consent record and whether a template is enrolled (audited)."""
-    _in_scope(conn, principal, member_ref, "face")
+    member_in_scope(conn, principal, member_ref, "face")
     write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}:face")
     return _status_json(face.status(conn, member_ref=member_ref))
 
@@ -120,7 +122,7 @@ def post_face_consent(
     member_ref: str, body: FaceConsentIn, conn: ConnDep, principal: FaceEnroller
 ) -> dict[str, Any]:
     """Record the member's separate face consent: the form's id, when signed, who recorded it."""
-    _in_scope(conn, principal, member_ref, "face_consent")
+    member_in_scope(conn, principal, member_ref, "face_consent")
     granted = body.granted_at or datetime.now(UTC)
     face.record_consent(
         conn,
@@ -149,7 +151,7 @@ def post_face_enrol(
     master: KeyDep,
 ) -> dict[str, Any]:
     """Enrol from a few photos: consent checked first, one face per photo, template sealed."""
-    _in_scope(conn, principal, member_ref, "face_enrol")
+    member_in_scope(conn, principal, member_ref, "face_enrol")
     try:
         face.check_enrolable(conn, member_ref=member_ref)
     except FaceRefused as exc:
@@ -191,7 +193,7 @@ def post_face_enrol(
 @router.post("/members/{member_ref}/face/withdraw")
 def post_face_withdraw(member_ref: str, conn: ConnDep, principal: FaceEnroller) -> dict[str, Any]:
     """Consent withdrawn: the template deleted at once here, and on the kiosks with the roster."""
-    _in_scope(conn, principal, member_ref, "face_withdraw")
+    member_in_scope(conn, principal, member_ref, "face_withdraw")
     deleted = face.withdraw(conn, member_ref=member_ref, withdrawn_by=principal.actor)
     write_audit(
         conn,

@@ -90,7 +90,7 @@ def _list_facility(principal: Principal, facility_id: str | None) -> str:
     return chosen
 
 
-def _not_found(conn: Conn, principal: Principal, member_ref: str, what: str) -> NoReturn:
+def member_not_found(conn: Conn, principal: Principal, member_ref: str, what: str) -> NoReturn:
     """404 for a member outside the caller's scope (or none), audited as a denial.
 
     The denial is committed before the answer: the request itself changes nothing.
@@ -106,10 +106,10 @@ def _not_found(conn: Conn, principal: Principal, member_ref: str, what: str) -> 
     raise HTTPException(404, "no such member")
 
 
-def _in_scope(conn: Conn, principal: Principal, member_ref: str, what: str) -> None:
+def member_in_scope(conn: Conn, principal: Principal, member_ref: str, what: str) -> None:
     """Go on only with a member the caller may see (else an audited 404)."""
     if not store.member_in_scope(conn, member_ref=member_ref, scope=principal):
-        _not_found(conn, principal, member_ref, what)
+        member_not_found(conn, principal, member_ref, what)
 
 
 @router.get("/facilities", response_model=list[Facility])
@@ -439,7 +439,7 @@ def put_member(
     if body.member_ref != member_ref:
         raise HTTPException(400, "member_ref in path and body differ")
     if store.member_exists(conn, member_ref=member_ref):
-        _in_scope(conn, principal, member_ref, "change")
+        member_in_scope(conn, principal, member_ref, "change")
     principal.check_facility(body.facility_id)
     if principal.program_ids is not None and not (
         body.programs and set(body.programs) <= set(principal.program_ids)
@@ -467,7 +467,7 @@ def get_member(
     """A member, with phone and birth date masked (the view is audited)."""
     member = store.get_member(conn, member_ref=member_ref, scope=principal, cipher=cipher)
     if member is None:
-        _not_found(conn, principal, member_ref, "view")
+        member_not_found(conn, principal, member_ref, "view")
     write_audit(conn, actor=principal.actor, action="view", subject=f"member:{member_ref}")
     return member
 
@@ -479,7 +479,7 @@ def get_member_sensitive(
     """Phone and birth date in clear: the manager, with a reason, audited."""
     found = store.get_sensitive(conn, member_ref=member_ref, scope=principal, cipher=cipher)
     if found is None:
-        _not_found(conn, principal, member_ref, "sensitive")
+        member_not_found(conn, principal, member_ref, "sensitive")
     write_audit(
         conn,
         actor=principal.actor,
@@ -495,7 +495,7 @@ def post_status(
     member_ref: str, body: StatusChange, conn: ConnDep, principal: MembersWriter
 ) -> dict[str, bool]:
     """Change a member's status (moved out / deceased: off every kiosk roster)."""
-    _in_scope(conn, principal, member_ref, "status")
+    member_in_scope(conn, principal, member_ref, "status")
     if body.status == "erased":
         raise HTTPException(400, "erasure is a member's right: POST …/rights/erase")
     changed = store.set_status(conn, member_ref=member_ref, status=body.status)
@@ -521,7 +521,7 @@ def post_rights_export(
     body: DownloadRequest,
 ) -> Response:
     """Everything held about a member, for the member (JSON in an AES zip; audited)."""
-    _in_scope(conn, principal, member_ref, "rights_export")
+    member_in_scope(conn, principal, member_ref, "rights_export")
     record = member_record(conn, member_ref=member_ref, cipher=cipher)
     write_audit(
         conn,
@@ -548,7 +548,7 @@ def post_rights_erase(
 ) -> dict[str, int]:
     """Erase a member's personal data and credentials; their attendances keep counting under
     a random pseudonym, so the figures do not change."""
-    _in_scope(conn, principal, member_ref, "erase")
+    member_in_scope(conn, principal, member_ref, "erase")
     moved = erase_member(conn, member_ref=member_ref)
     write_audit(
         conn,

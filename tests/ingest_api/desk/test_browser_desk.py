@@ -168,7 +168,10 @@ def test_the_desk_by_browser(site: tuple[str, str], tmp_path: Path) -> None:
         _shot(page, tmp_path, "desk_4_card_issued")
         # The tap at the desk now finds the member.
         page.goto(f"{base}/desk")
-        page.keyboard.type(CARD_UID)  # the card field has the focus
+        # The card field takes the focus by itself (autofocus): wait for that before the reader
+        # types, as a busy browser may not have given it yet (keys typed first would be lost).
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'uid'")
+        page.keyboard.type(CARD_UID)
         page.keyboard.press("Enter")
         _arrive(page, f"{base}/desk/members/{ref}")
         tablet = chromium.new_context(viewport=TABLET, locale="ko-KR").new_page()
