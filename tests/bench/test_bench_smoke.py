@@ -88,7 +88,7 @@ def test_quick_run_writes_sane_json_and_table(tmp_path: Path) -> None:
                 assert row[key] >= 0, row
         assert row["met"] in (True, False, None)
     groups = {row["group"].split(".")[0] for row in rows}
-    assert {"1", "2", "3", "4", "5", "6", "7"} <= groups
+    assert {"1", "2", "3", "4", "5", "6", "7"} <= groups  # one group per benchmark
 
     def value(prefix: str) -> float:
         found = [r["value"] for r in rows if r["figure"].startswith(prefix)]

@@ -40,7 +40,7 @@ from broker.vocabulary import MemberStatus, ProgramKind
 from welfare.bench.bed import BENCH_FACILITY, Bed
 from welfare.bench.results import Report, Row, percentile
 
-GROUP = "6. Fleet (registry → kiosks)"
+GROUP = "5. Fleet (registry → kiosks)"
 TARGET_S = 60.0
 PROGRAM = "B-MEAL"
 

@@ -35,7 +35,7 @@ from welfare.bench.bed import BENCH_FACILITY, Bed
 from welfare.bench.results import Report, Row, percentile
 from welfare.services.ports import free_port
 
-GROUP = "8. Staff pages (follow-up and figures)"
+GROUP = "7. Staff pages (follow-up and figures)"
 TARGET_MS = 200.0
 PROGRAM = "B-MEAL"
 CLASS = "B-YOGA"
