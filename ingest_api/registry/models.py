@@ -130,6 +130,17 @@ class Consent(_Model):
     withdrawn_on: date | None = None
 
 
+# No registration without these (the member signs them first): collection and use, and
+# provision to the city and its research institute, without which they cannot be counted.
+REQUIRED_CONSENTS: tuple[ConsentKind, ...] = (ConsentKind.PRIVACY, ConsentKind.TRANSFER)
+
+
+def missing_consents(consents: list[Consent]) -> list[ConsentKind]:
+    """The required consents not given (or withdrawn) in `consents`."""
+    held = {c.kind for c in consents if c.withdrawn_on is None}
+    return [k for k in REQUIRED_CONSENTS if k not in held]
+
+
 class MemberIn(_Model):
     """A member as staff register them; card/NFC identifiers arrive raw and are hashed at once."""
 

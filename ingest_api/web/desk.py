@@ -37,6 +37,7 @@ from ingest_api.core.deps import (
 )
 from ingest_api.core.security import AccessDenied, Permission, Principal
 from ingest_api.registry import desk, store
+from ingest_api.registry.models import REQUIRED_CONSENTS as REQUIRED
 from ingest_api.registry.models import Consent, MemberIn, MemberSensitive
 from ingest_api.web.api.registry import member_in_scope, member_not_found
 from ingest_api.web.desk_forms import FormCheck, new_form_key
@@ -68,7 +69,7 @@ CONSENT_LABELS: Final = {
 # face page with the signed form's id and who took it, and only it allows enrolment
 # (registry/face.py, docs/face.md). Older `face` rows of member_consents are shown, not edited.
 FORM_CONSENTS: Final = {k: v for k, v in CONSENT_LABELS.items() if k != ConsentKind.FACE.value}
-REQUIRED_CONSENTS: Final = (ConsentKind.PRIVACY.value, ConsentKind.TRANSFER.value)
+REQUIRED_CONSENTS: Final = tuple(k.value for k in REQUIRED)
 PHONE_PATTERN: Final = r"[0-9+\-() ]{7,20}"
 UID_PATTERN: Final = r"[0-9A-Fa-f:\- ]{4,40}"
 

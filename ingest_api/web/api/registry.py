@@ -65,6 +65,7 @@ from ingest_api.registry.models import (
     ScheduleIn,
     StatusChange,
     VisitorIn,
+    missing_consents,
 )
 from ingest_api.registry.rights import erase_member, member_record
 
@@ -445,6 +446,16 @@ def put_member(
         body.programs and set(body.programs) <= set(principal.program_ids)
     ):
         raise AccessDenied("담당 프로그램의 회원만 등록할 수 있습니다")
+    if not store.member_exists(conn, member_ref=member_ref) and (
+        missing := missing_consents(body.consents)
+    ):
+        # The same rule as the desk's form: nobody is registered without the required consents.
+        raise HTTPException(
+            422,
+            "required consents missing: "
+            + ", ".join(k.value for k in missing)
+            + " (개인정보 수집·이용 동의와 시·연구원 제공 동의가 없으면 등록할 수 없습니다)",
+        )
     try:
         change = store.upsert_member(conn, member=body, key=key, cipher=cipher)
     except (store.RegistryError, ValueError) as exc:

@@ -52,7 +52,10 @@ MEMBER = {
     "phone": "010-2345-6789",
     "neighbourhood": "우만2동",
     "main_needs": ["식사", "안부"],
-    "consents": [{"kind": "privacy", "granted_on": "2026-01-02"}],
+    "consents": [
+        {"kind": "privacy", "granted_on": "2026-01-02"},
+        {"kind": "transfer", "granted_on": "2026-01-02"},
+    ],
     "card_uids": ["04:A1:B2:C3"],
     "programs": {"E-MEAL": None},
 }
@@ -129,6 +132,13 @@ def test_member_card_is_hashed_and_reads_are_audited(client: TestClient, databas
         client.put("/api/v1/registry/members/E-M00001", json={**MEMBER, "gender": "X"}).status_code
         == 422
     )
+    # No registration without the required consents, as at the desk: said, nothing recorded.
+    unsigned = {**MEMBER, "consents": [{"kind": "privacy", "granted_on": "2026-01-02"}]}
+    refused = client.put("/api/v1/registry/members/E-M00001", json=unsigned, headers=STAFF)
+    assert refused.status_code == 422
+    assert "transfer" in refused.json()["detail"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
     put = client.put("/api/v1/registry/members/E-M00001", json=MEMBER, headers=STAFF)
     assert put.json() == {"change": "inserted"}
     member = client.get("/api/v1/registry/members/E-M00001", headers=STAFF).json()

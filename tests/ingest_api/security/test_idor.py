@@ -89,6 +89,10 @@ def test_staff_with_programs_see_only_their_programs_members(world: World) -> No
         "facility_id": "B",
         "display_name": "정순례",
         "programs": {"B-MEAL": None},
+        "consents": [
+            {"kind": "privacy", "granted_on": "2026-01-02"},
+            {"kind": "transfer", "granted_on": "2026-01-02"},
+        ],
     }
     assert (
         world.client.put("/api/v1/registry/members/B-M7", json=new, headers=yoga).status_code == 403
