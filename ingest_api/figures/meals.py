@@ -53,6 +53,28 @@ ORDER BY e.occurred_at DESC
 LIMIT %(limit)s
 """
 
+# Members served a second time while the hall's kiosks could not reach each other (the view of
+# migration 0060): both serves are kept, the figures count one, staff look at them here.
+_DOUBLE_SERVES: Final[LiteralString] = """
+SELECT d.occurred_at, d.program_id, d.member_ref, d.device_id, d.first_device_id, d.ticket_no
+FROM double_serves AS d
+WHERE d.facility_id = %(f)s AND d.service_date = %(day)s AND d.program_id = ANY(%(programs)s)
+ORDER BY d.occurred_at DESC
+LIMIT %(limit)s
+"""
+
+
+@dataclass(slots=True, frozen=True)
+class DoubleServe:
+    """A member served again by another kiosk of the hall while the two could not talk."""
+
+    at: datetime
+    program_id: str
+    member_ref: str
+    device_id: str
+    first_device_id: str
+    ticket_no: int | None
+
 
 @dataclass(slots=True)
 class SittingNow:
@@ -282,3 +304,23 @@ def _meal_counts(conn: Conn, *, facility_id: str, month: date, until: date) -> M
 def local_today(timezone: str) -> date:
     """Today in the facilities' zone."""
     return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+def double_serves(
+    conn: Conn,
+    *,
+    facility_id: str,
+    day: date,
+    only_programs: Sequence[str] | None = None,
+    limit: int = 50,
+) -> list[DoubleServe]:
+    """The day's second serves at the meal hall (member numbers: personal data)."""
+    programs = list(meal_programs(conn, facility_id=facility_id))
+    if only_programs is not None:
+        programs = [p for p in programs if p in only_programs]
+    if not programs:
+        return []
+    rows = conn.execute(
+        _DOUBLE_SERVES, {"f": facility_id, "day": day, "programs": programs, "limit": limit}
+    ).fetchall()
+    return [DoubleServe(*r) for r in rows]

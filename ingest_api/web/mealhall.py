@@ -23,6 +23,7 @@ from ingest_api.core.deps import ConnDep, FiguresReader, MembersReader, Settings
 from ingest_api.core.security import Permission, Principal
 from ingest_api.figures.meals import (
     OUTCOME_LABELS,
+    double_serves,
     local_today,
     meal_counts,
     refusals,
@@ -122,10 +123,18 @@ def mealhall_refusals(
     facility = _facility(conn, principal, facility_id)
     shown = day or local_today(settings.timezone)
     found = refusals(conn, facility_id=facility, day=shown, only_programs=principal.program_ids)
+    twice = double_serves(
+        conn, facility_id=facility, day=shown, only_programs=principal.program_ids
+    )
     page = templates.TemplateResponse(
         request,
         "mealhall_refusals.html",
-        {**page_context(principal), "refusals": found, "tz": ZoneInfo(settings.timezone)},
+        {
+            **page_context(principal),
+            "refusals": found,
+            "double_serves": twice,
+            "tz": ZoneInfo(settings.timezone),
+        },
     )
     write_audit(  # last: the audit chain's lock is held until the commit
         conn,
@@ -134,7 +143,10 @@ def mealhall_refusals(
         subject=f"mealhall:{facility}:{shown}",
         detail={
             "refusals": len(found),
-            "members": sorted({r.member_ref for r in found if r.member_ref}),
+            "double_serves": len(twice),
+            "members": sorted(
+                {r.member_ref for r in found if r.member_ref} | {d.member_ref for d in twice}
+            ),
         },
     )
     return page

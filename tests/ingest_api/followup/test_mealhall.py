@@ -4,6 +4,7 @@ counted independently; the subsidised meals by day and month are one per member 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 import psycopg
@@ -104,6 +105,33 @@ def test_refusals_name_member_numbers_only_for_who_reads_members_and_are_audited
     assert refused.status_code == 403
     other = city.client.get("/mealhall/live?facility_id=B", headers=city.headers["staff.a"])
     assert other.status_code == 403
+
+
+def test_a_member_served_twice_while_the_kiosks_were_apart_is_shown_to_staff(
+    city: City,
+) -> None:
+    """Two kiosks that could not talk both served B-M3: the second serve is listed (audited),
+    the first is not, and the yoga teacher (another program) does not see it."""
+    lunch_today(city.url)
+    second = replace(event(TODAY, 5, "B", "B-MEAL", "B-M3", ticket=57), device_id="meal-2")
+    with psycopg.connect(city.url) as conn, conn.cursor() as cur:
+        insert_events(cur, rows=[second])
+    page = city.client.get("/mealhall/refusals", headers=city.headers["staff.b"])
+    assert page.status_code == 200
+    listed = page.text.split('id="double-serve-list"', 1)[1]
+    rows = [r for r in listed.split("<tr>")[2:] if "<td>" in r]
+    for text in ("B-M3", "meal-2", "meal-1", "57"):
+        assert text in rows[0]
+    want = sql_scalar(
+        city.url,
+        "SELECT count(*) FROM (SELECT member_ref FROM attendance_events"
+        " WHERE facility_id = 'B' AND program_id = 'B-MEAL' AND service_date = %s"
+        " AND outcome = 'accepted' GROUP BY member_ref HAVING count(*) > 1) AS t",
+        TODAY,
+    )
+    assert len(rows) == want == 1
+    yoga = city.client.get("/mealhall/refusals", headers=city.headers["staff.b.yoga"])
+    assert "B-M3" not in yoga.text.split('id="double-serve-list"', 1)[1]
 
 
 def test_the_days_meals_follow_a_refresh_of_the_figures(city: City) -> None:
