@@ -139,6 +139,26 @@ def test_demo_serve_stops_its_postgresql_and_mosquitto(tmp_path: Path, signum: i
     assert "stopped: nothing left running" in output
 
 
+def test_fleet_screenshots_serve_stops_its_postgresql_and_service(tmp_path: Path) -> None:
+    """`welfare fleet screenshots --serve` (the dashboard on a sample day), stopped by SIGTERM."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["TMPDIR"] = str(tmp_path)  # its database lives under this test's directory
+    proc = _welfare("fleet", "screenshots", "--out", str(tmp_path / "shots"), "--serve", env=env)
+    try:
+        _wait_for_line(proc, "serving until", within=300)
+        started = _started_by(proc.pid, tmp_path)
+        assert any("postgres" in _processes().get(p, (0, ""))[1] for p in started), started
+        code, output = _stop_and_check(proc, tmp_path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, output
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [
+        "fleet_1_overview.png",
+        "fleet_2_device.png",
+    ]
+
+
 def test_ingest_run_and_consume_stop_on_sigterm(
     tmp_path: Path, database_url: str, broker_factory: BrokerFactory
 ) -> None:

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from welfare.sample.centers import CENTERS, SEOUL, Tap, day_of_taps, people, roster_for
+from welfare.services.signals import sigterm_as_interrupt
 
 _LOG = logging.getLogger("welfare.demo")
 
@@ -197,24 +197,14 @@ def _report_month(base: str, day: date, token: str) -> dict[str, dict[str, int]]
     return found
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM as Ctrl-C: unwind, so every server the demo started is stopped."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     """Start everything, replay, print, stop (or serve until SIGTERM or Ctrl-C)."""
-    # `timeout`, systemd and container runtimes stop with SIGTERM, whose default would end the
-    # process at once and leave PostgreSQL and Mosquitto running.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _run(args)
+        with sigterm_as_interrupt():
+            return _run(args)
     except KeyboardInterrupt:
         print("• stopped: nothing left running", flush=True)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from welfare.services.signals import sigterm_as_interrupt
+
 _LOG = logging.getLogger(__name__)
 SHOTS = {
     "fleet_1_overview.png": ("/fleet", 1280),
@@ -180,8 +182,10 @@ def screenshots(base: str, out: Path, *, session: str) -> list[Path]:
 
 
 def _screenshots(args: argparse.Namespace) -> int:
-    """`welfare fleet screenshots`."""
+    """`welfare fleet screenshots` (stopped by Ctrl-C or SIGTERM: its servers stop too)."""
     with (
+        contextlib.suppress(KeyboardInterrupt),
+        sigterm_as_interrupt(),
         tempfile.TemporaryDirectory(prefix="welfare-fleet-") as tmp,
         sample_service(Path(tmp)) as (base, url),
     ):
@@ -191,9 +195,9 @@ def _screenshots(args: argparse.Namespace) -> int:
         if args.serve:
             print(
                 f"dashboard: {base}/fleet — sign in as {OPERATOR} / {password} (this run only);"
-                " serving until Ctrl-C"
+                " serving until Ctrl-C or SIGTERM",
+                flush=True,
             )
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(1)
+            while True:
+                time.sleep(1)
     return 0
