@@ -94,7 +94,7 @@ def test_staff_record_an_absence_call_and_read_the_figures(
     base, secrets = site
     with browser() as chromium:
         page = sign_in(chromium, base, "staff.b", secrets)
-        page.click("nav.followup-nav >> text=결석 안부전화")
+        page.click("nav.main-nav >> text=결석 안부전화")
         page.wait_for_url(f"{base}/followup/absence")
         first = page.locator("#absence-list tbody tr").first
         member = first.get_attribute("data-member")
@@ -152,7 +152,7 @@ def test_the_manager_takes_the_contact_list_of_an_incident(
         number = first.locator("a.phone")
         number.wait_for()
         assert (number.get_attribute("href") or "").startswith("tel:010")
-        page.click("nav.followup-nav >> text=접촉자 명단")
+        page.click("nav.main-nav >> text=접촉자 명단")
         page.wait_for_url(f"{base}/followup/contacts")
         page.fill("#start", f"{day}T11:00")
         page.fill("#end", f"{day}T14:00")
@@ -186,7 +186,7 @@ def test_the_meal_hall_counts_a_new_tap_without_reloading(
     base, secrets = site
     with browser() as chromium:
         page = sign_in(chromium, base, "staff.b", secrets)
-        page.click("nav.followup-nav >> text=경로식당")
+        page.click("nav.main-nav >> text=경로식당")
         page.wait_for_url(f"{base}/mealhall")
         served = page.locator('section.sitting[data-program="B-MEAL"]').first
         before = int(served.get_attribute("data-served") or "-1")
@@ -212,7 +212,7 @@ def test_the_city_reads_the_duplicates_and_the_citys_figures(
     base, secrets = site
     with browser() as chromium:
         page = sign_in(chromium, base, "city.admin", secrets)
-        page.click("nav.followup-nav >> text=중복 서비스")
+        page.click("nav.main-nav >> text=중복 서비스")
         page.wait_for_url(f"{base}/figures/duplicates")
         assert page.locator("#duplicates-table tbody tr[data-person]").count() == 1
         shots(page, tmp_path, "web_14_duplicates")
