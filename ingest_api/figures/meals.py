@@ -184,6 +184,16 @@ def sittings_now(conn: Conn, *, facility_id: str, day: date, timezone: str) -> l
     return found
 
 
+def _meal_programs_seen(
+    conn: Conn, *, facility_id: str, only_programs: Sequence[str] | None
+) -> list[str]:
+    """The facility's meal programs a caller may look at (`only_programs`: their assigned)."""
+    programs = list(meal_programs(conn, facility_id=facility_id))
+    if only_programs is None:
+        return programs
+    return [p for p in programs if p in only_programs]
+
+
 def refusals(
     conn: Conn,
     *,
@@ -197,11 +207,9 @@ def refusals(
     `only_programs`: the programs a staff member is assigned to (None: all); taps no program
     was decided for are then left out too.
     """
-    programs = list(meal_programs(conn, facility_id=facility_id))
-    if only_programs is not None:
-        programs = [p for p in programs if p in only_programs]
-        if not programs:
-            return []
+    programs = _meal_programs_seen(conn, facility_id=facility_id, only_programs=only_programs)
+    if only_programs is not None and not programs:
+        return []
     rows = conn.execute(
         _REFUSALS,
         {
@@ -315,9 +323,7 @@ def double_serves(
     limit: int = 50,
 ) -> list[DoubleServe]:
     """The day's second serves at the meal hall (member numbers: personal data)."""
-    programs = list(meal_programs(conn, facility_id=facility_id))
-    if only_programs is not None:
-        programs = [p for p in programs if p in only_programs]
+    programs = _meal_programs_seen(conn, facility_id=facility_id, only_programs=only_programs)
     if not programs:
         return []
     rows = conn.execute(
