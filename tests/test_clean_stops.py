@@ -109,10 +109,18 @@ def _wait_for_line(proc: subprocess.Popen[str], text: str, within: float) -> str
     raise AssertionError(f"no {text!r} within {within}s:\n{''.join(seen)[-3000:]}")
 
 
+# Ctrl-C as a terminal delivers it: a shell's background job inherits SIGINT ignored, and
+# Python keeps an inherited SIG_IGN, so the child puts Python's own handler back first.
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'welfare'; runpy.run_module('welfare.cli', run_name='__main__')"
+)
+
+
 def _welfare(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start `welfare …` as a user would."""
     return subprocess.Popen(
-        [sys.executable, "-m", "welfare.cli", *args],
+        [sys.executable, "-c", _AS_FROM_A_TERMINAL, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

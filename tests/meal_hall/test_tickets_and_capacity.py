@@ -74,6 +74,16 @@ async def test_a_lunch_rush_of_300_members_at_two_kiosks_repeats_no_ticket_numbe
             await asyncio.gather(*(serve(d, q[part]) for d, q in queues.items()))
 
         await rush(slice(0, 75))
+        # The first part was shared while the kiosks could talk: wait until each knows every
+        # serve of it (the last ones may still be on their way) before cutting them apart.
+        first = sum(len(q[:75]) for q in queues.values())
+
+        async def shared() -> bool:
+            """Whether both kiosks hold every serve of the first part in their served log."""
+            counts = [await a.store.served_count(DAY) for a in hall.kiosks.values()]
+            return all(c.get(MEAL, 0) >= first for c in counts)
+
+        await wait_for(shared, what="the first part's serves shared by both kiosks")
         for link in hall.links.values():
             link.set_down(True)
         await rush(slice(75, None))
