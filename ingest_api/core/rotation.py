@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
@@ -34,21 +35,44 @@ class RotationResult:
     current: int
 
 
-def _rotate_column(
-    conn: psycopg.Connection[Any],
-    cipher: FieldCipher,
-    *,
-    table: str,
-    key: str,
-    column: str,
-    context: Any,
-    context_key: str | None = None,
-) -> tuple[int, int]:
-    """Re-encrypt one column's values that are not under the current key.
+@dataclass(frozen=True, slots=True)
+class _Encrypted:
+    """One encrypted column: its table, the row's key, and what its context is made of.
 
-    `key` names the row; `context_key` (default `key`) the column the encryption context is
-    made of (a resident's meetings share their code's context but are separate rows).
+    `context_key` (default `key`) names the column the encryption context is made of (a
+    resident's meetings share their code's context but are separate rows).
     """
+
+    table: str
+    key: str
+    column: str
+    context: Callable[[str], str]
+    context_key: str | None = None
+
+
+def _member_field(name: str) -> _Encrypted:
+    """A member's encrypted field `<name>_enc`."""
+    return _Encrypted("members", "member_ref", f"{name}_enc", lambda ref: member_context(name, ref))
+
+
+# Every encrypted column: a new one is a line here, and `welfare keys rotate` covers it.
+ENCRYPTED: Final = (
+    _member_field("phone"),
+    _member_field("birth_date"),
+    _member_field("main_needs"),
+    _Encrypted("community_contacts", "contact_id", "needs_enc", contact_context, "contact_code"),
+    _Encrypted("service_records", "service_id", "note_enc", service_context, "event_id"),
+    _Encrypted("user_accounts", "username", "totp_secret", account_context),
+    _Encrypted("absence_calls", "call_id", "note_enc", absence_note_context),  # wellbeing calls
+)
+
+
+def _rotate_column(
+    conn: psycopg.Connection[Any], cipher: FieldCipher, spec: _Encrypted
+) -> tuple[int, int]:
+    """Re-encrypt one column's values that are not under the current key."""
+    table, key, column, context = spec.table, spec.key, spec.column, spec.context
+    context_key = spec.context_key
     rows = conn.execute(
         sql.SQL(
             "SELECT {key}, {ctx}, {col} FROM {table} WHERE {col} IS NOT NULL FOR UPDATE"
@@ -79,56 +103,9 @@ def rotate(conn: psycopg.Connection[Any], *, cipher: FieldCipher) -> RotationRes
     """Re-encrypt everything under old keys and recompute the look-up hashes (one transaction)."""
     rotated = current = 0
     with conn.transaction():
-        for column in ("phone_enc", "birth_date_enc", "main_needs_enc"):
-            name = column.removesuffix("_enc")
-            r, c = _rotate_column(
-                conn,
-                cipher,
-                table="members",
-                key="member_ref",
-                column=column,
-                context=lambda ref, name=name: member_context(name, ref),
-            )
+        for spec in ENCRYPTED:
+            r, c = _rotate_column(conn, cipher, spec)
             rotated, current = rotated + r, current + c
-        r, c = _rotate_column(
-            conn,
-            cipher,
-            table="community_contacts",
-            key="contact_id",
-            column="needs_enc",
-            context=contact_context,
-            context_key="contact_code",
-        )
-        rotated, current = rotated + r, current + c
-        r, c = _rotate_column(
-            conn,
-            cipher,
-            table="service_records",
-            key="service_id",
-            column="note_enc",
-            context=service_context,
-            context_key="event_id",
-        )
-        rotated, current = rotated + r, current + c
-        r, c = _rotate_column(
-            conn,
-            cipher,
-            table="user_accounts",
-            key="username",
-            column="totp_secret",
-            context=account_context,
-        )
-        rotated, current = rotated + r, current + c
-        # Notes of wellbeing calls (issue 13, follow-up).
-        r, c = _rotate_column(
-            conn,
-            cipher,
-            table="absence_calls",
-            key="call_id",
-            column="note_enc",
-            context=absence_note_context,
-        )
-        rotated, current = rotated + r, current + c
         # The look-up hashes are keyed with the current key too.
         for ref, blob in conn.execute(
             "SELECT member_ref, phone_enc FROM members WHERE phone_enc IS NOT NULL"
